@@ -1,0 +1,46 @@
+# retrain — every target installs what it needs first (idempotent), so a fresh clone needs only Python 3.11.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+export RETRAIN_HOME ?= $(CURDIR)/var
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint format system-deps bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv pip install -q -p $(PY) -r requirements.txt
+	$(VENV)/bin/uv pip install -q -p $(PY) --no-deps -e .
+	@# Byte-compile once: with PYTHONDONTWRITEBYTECODE set, every import of mlflow/airflow recompiles (~5 s).
+	@$(PY) -m compileall -q -j 0 $(VENV)/lib/python3.11/site-packages >/dev/null 2>&1 || true
+	@touch $@
+
+# Debian packages the tests drive for real (Prometheus tools, a browser); installed only if missing.
+system-deps:
+	@bash scripts/system-deps.sh
+
+demo: install
+	$(VENV)/bin/retrain demo
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy src $(wildcard serving)
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: install system-deps lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: install
+	$(PY) bench/bench_validate.py
+
+clean:
+	rm -rf var gx/uncommitted .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,318 @@
+"""GX validation versus the same checks in vectorised pandas, side by side in one run (issue 3 Measure).
+
+For each size, one simulated day (stores x items, typed by ingest's normalise_frame) is validated by
+`retrain.validate.gx_check_frame` (what the pipeline runs, file context opened each call) and by
+`retrain.validate_pandas.pandas_checks`, alternating which goes first, and the medians are compared.
+Both must report the same failed checks, on the clean frames and on one frame per content fault.
+Target: GX within 5x of pandas at 1M rows. Writes `## Validation (GX vs pandas)` in docs/benchmarks.md.
+
+    .venv/bin/python bench/bench_validate.py [--sizes 10000,100000,1000000] [--repeats 5] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from _common import RunContext, grid_shape, markdown_table, median, parse_counts, seconds, write_section
+
+from retrain.expectations import PARTITION_DATE, ROW_COUNT_MAX, ROW_COUNT_MIN
+from retrain.ingest import normalise_frame
+from retrain.settings import REPO_ROOT, Settings
+from retrain.simulate import SimulationConfig, generate_day
+from retrain.simulate_faults import Injection, apply_frame_faults
+from retrain.spec import DatasetSpec, load_spec
+
+SECTION = "Validation (GX vs pandas)"
+DAY = date(2026, 3, 2)
+TARGET_RATIO = 5.0
+TARGET_ROWS = 1_000_000
+CONTENT_FAULTS = ("wrong_type", "null_keys", "negative_sales", "duplicate_keys", "missing_column")
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    """Medians over the repetitions at one size, and what both validators reported."""
+
+    rows: int
+    shape: tuple[int, int]
+    gx_s: float
+    context_s: float
+    pandas_s: float
+    failed: tuple[str, ...]
+
+    @property
+    def ratio(self) -> float:
+        """GX time over pandas time."""
+        return self.gx_s / self.pandas_s
+
+
+def typed_day(spec: DatasetSpec, rows: int, faults: tuple[Injection, ...] = ()) -> pd.DataFrame:
+    """One simulated day of `rows` rows with the spec's types, as ingest stages it."""
+    stores, items = grid_shape(rows)
+    landing, _ = generate_day(SimulationConfig(DAY, 1, stores, items), DAY)
+    if faults:
+        landing = apply_frame_faults(landing, faults, DAY, np.random.default_rng(7))
+    frame, _ = normalise_frame(landing, spec)
+    return frame
+
+
+def suite_parameters(rows: int) -> dict[str, Any]:
+    """Run-time suite parameters as the pipeline would pass them for a day like the last ones."""
+    return {
+        ROW_COUNT_MIN: rows // 2,
+        ROW_COUNT_MAX: rows * 3 // 2,
+        PARTITION_DATE: f"{DAY.isoformat()}T00:00:00",
+    }
+
+
+def gx_setup(workdir: Path) -> Settings:
+    """Settings on a private copy of the repo's GX context, so results and docs stay out of the repo."""
+    gx_root = workdir / "gx"
+    shutil.copytree(REPO_ROOT / "gx", gx_root, ignore=shutil.ignore_patterns("uncommitted"))
+    return Settings(home=workdir / "var", gx_root=gx_root)
+
+
+def check_agreement(settings: Settings, spec: DatasetSpec) -> list[tuple[str, list[str]]]:
+    """Each content fault on a 10k-row day: GX and pandas must name the same failed checks."""
+    from retrain.validate import gx_check_frame
+    from retrain.validate_pandas import pandas_checks
+
+    seen = []
+    for kind in CONTENT_FAULTS:
+        frame = typed_day(spec, 10_000, (Injection(kind, DAY),))
+        params = suite_parameters(10_000)
+        gx, pandas = gx_check_frame(settings, spec, frame, params), pandas_checks(spec, frame, params)
+        if sorted(gx) != sorted(pandas) or not gx:
+            raise AssertionError(f"{kind}: GX failed {gx} but pandas failed {pandas}")
+        seen.append((kind, sorted(gx)))
+    return seen
+
+
+def measure(settings: Settings, spec: DatasetSpec, rows: int, repeats: int) -> SizeResult:
+    """Interleaved repetitions of GX and pandas on one frame; medians, agreement asserted every time."""
+    from retrain.gx_context import prepare_checkpoint
+    from retrain.validate import gx_check_frame
+    from retrain.validate_pandas import pandas_checks
+
+    frame, params = typed_day(spec, rows), suite_parameters(rows)
+    gx_times, pandas_times, context_times = [], [], []
+    failed: set[tuple[str, ...]] = set()
+    for rep in range(repeats):
+        # Alternate the order so neither side always runs on a warm (or cold) cache.
+        for side in ("gx", "pandas") if rep % 2 == 0 else ("pandas", "gx"):
+            started = time.perf_counter()
+            if side == "gx":
+                outcome = gx_check_frame(settings, spec, frame, params)
+                gx_times.append(time.perf_counter() - started)
+            else:
+                outcome = pandas_checks(spec, frame, params)
+                pandas_times.append(time.perf_counter() - started)
+            failed.add(tuple(sorted(outcome)))
+        started = time.perf_counter()
+        prepare_checkpoint(settings.gx_root, spec)
+        context_times.append(time.perf_counter() - started)
+    if len(failed) != 1:
+        raise AssertionError(f"{rows} rows: GX and pandas disagree on pass/fail: {failed}")
+    return SizeResult(
+        rows=rows,
+        shape=grid_shape(rows),
+        gx_s=median(gx_times),
+        context_s=median(context_times),
+        pandas_s=median(pandas_times),
+        failed=failed.pop(),
+    )
+
+
+def profile_gx(settings: Settings, spec: DatasetSpec, rows: int, top: int = 8) -> tuple[float, list[str]]:
+    """One cProfile'd gx_check_frame: total seconds and the top self-time functions as markdown bullets."""
+    from retrain.validate import gx_check_frame
+
+    frame, params = typed_day(spec, rows), suite_parameters(rows)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    gx_check_frame(settings, spec, frame, params)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    table: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = stats.stats  # type: ignore[attr-defined]
+    total = sum(entry[2] for entry in table.values())
+    ranked = sorted(table.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    lines = []
+    for (path, line, name), (_, calls, self_s, cum_s, _) in ranked:
+        where = _short_path(path)
+        lines.append(
+            f"- `{name}` ({where}:{line}): {self_s:.2f} s self ({self_s / total:.0%}), "
+            f"{cum_s:.2f} s cumulative, {calls} calls"
+        )
+    return total, lines
+
+
+def _short_path(path: str) -> str:
+    for marker in ("site-packages/", "src/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+def seconds_by_expectation(settings: Settings, spec: DatasetSpec, rows: int) -> dict[str, tuple[int, float]]:
+    """(count, seconds) per expectation type, each expectation validated alone through GX on one batch."""
+    from retrain.expectations import build_suite
+    from retrain.gx_context import RESULT_FORMAT, prepare_checkpoint
+
+    _, checkpoint, _ = prepare_checkpoint(settings.gx_root, spec)
+    batch_definition = checkpoint.validation_definitions[0].batch_definition
+    frame, params = typed_day(spec, rows), suite_parameters(rows)
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    timings: dict[str, tuple[int, float]] = {}
+    for expectation in build_suite(spec).expectations:
+        started = time.perf_counter()
+        batch.validate(expectation, expectation_parameters=params, result_format=RESULT_FORMAT)
+        count, total = timings.get(expectation.expectation_type, (0, 0.0))
+        timings[expectation.expectation_type] = (count + 1, total + time.perf_counter() - started)
+    return timings
+
+
+def expectation_breakdown(
+    settings: Settings, spec: DatasetSpec, rows: int
+) -> list[tuple[str, int, float, float]]:
+    """Per expectation type: count, seconds alone at `rows` and at 10k rows (~ the per-call fixed cost)."""
+    big = seconds_by_expectation(settings, spec, rows)
+    small = seconds_by_expectation(settings, spec, 10_000)
+    ranked = sorted(big.items(), key=lambda item: item[1][1] - small[item[0]][1], reverse=True)
+    return [(kind, count, s, small[kind][1]) for kind, (count, s) in ranked]
+
+
+def report(
+    run: RunContext,
+    results: list[SizeResult],
+    agreement: list[tuple[str, list[str]]],
+    profile: tuple[float, list[str]] | None,
+    per_expectation: list[tuple[str, int, float, float]] | None,
+    repeats: int,
+) -> str:
+    """The markdown body of the section."""
+    rows = [
+        (
+            f"{r.rows:,} ({r.shape[0]}x{r.shape[1]})",
+            seconds(r.gx_s),
+            seconds(r.context_s),
+            seconds(r.pandas_s),
+            f"{r.ratio:.1f}x",
+            f"{(r.gx_s - r.context_s) / r.pandas_s:.1f}x",
+            "pass" if not r.failed else ", ".join(r.failed),
+        )
+        for r in results
+    ]
+    headers = ["rows (stores x items)", "GX s", "of which context open s", "pandas s", "GX / pandas"]
+    lines = [
+        *run.describe(),
+        f"- Method: medians of {repeats} interleaved repetitions per size (order alternates); one simulated "
+        "day typed by `normalise_frame`; GX = `retrain.validate.gx_check_frame` (opens the file context, "
+        "syncs the suite and runs the validation definition, no actions); pandas = "
+        "`retrain.validate_pandas.pandas_checks`.",
+        "",
+        markdown_table([*headers, "GX run only / pandas", "both report"], rows),
+        "",
+    ]
+    at_target = [r for r in results if r.rows == TARGET_ROWS]
+    if at_target:
+        r = at_target[0]
+        verdict = "met" if r.ratio <= TARGET_RATIO else "NOT met"
+        lines.append(
+            f"**Target (GX within {TARGET_RATIO:.0f}x of pandas at {TARGET_ROWS:,} rows): {verdict}** "
+            f"({r.ratio:.1f}x; {r.gx_s:.2f} s vs {r.pandas_s:.2f} s)."
+        )
+    else:
+        lines.append(f"Target ({TARGET_RATIO:.0f}x at {TARGET_ROWS:,} rows) not evaluated: size not run.")
+    lines += [
+        "",
+        "Pass/fail agreement was asserted on every repetition, and on one 10k-row day per content "
+        "fault (GX and pandas name the same failed checks):",
+        "",
+        *(f"- `{kind}`: {', '.join(names)}" for kind, names in agreement),
+    ]
+    if per_expectation:
+        table = [
+            (f"`{kind}`", count, seconds(big), seconds(small), seconds(big - small))
+            for kind, count, big, small in per_expectation
+        ]
+        big_total = sum(row[2] for row in per_expectation)
+        small_total = sum(row[3] for row in per_expectation)
+        count = sum(row[1] for row in per_expectation)
+        table.append(
+            ("all", count, seconds(big_total), seconds(small_total), seconds(big_total - small_total))
+        )
+        headers = ["expectation type", "count", f"alone, {TARGET_ROWS:,} rows s", "alone, 10k rows s"]
+        lines += [
+            "",
+            f"Where GX spends its time: each expectation validated alone on the same batch at {TARGET_ROWS:,} "
+            "and at 10,000 rows (the 10k figure is mostly GX's fixed per-validation cost; the difference is "
+            "the part that grows with rows):",
+            "",
+            markdown_table([*headers, "row-dependent s"], table),
+        ]
+    if profile:
+        total_s, top = profile
+        lines += [
+            "",
+            f"cProfile of one `gx_check_frame` at {TARGET_ROWS:,} rows ({total_s:.2f} s of self time; the "
+            "profiler inflates Python-level calls), top self-time functions:",
+            "",
+            *top,
+        ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Run the benchmark and write its section."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated row counts")
+    parser.add_argument("--repeats", type=int, default=5, help="repetitions per size (>= 3)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run at 1M rows")
+    parser.add_argument("--no-write", action="store_true", help="print only, leave docs/benchmarks.md")
+    args = parser.parse_args()
+    if args.repeats < 3:
+        parser.error("--repeats must be at least 3 (medians of fewer are noise)")
+    sizes = parse_counts(args.sizes)
+    run = RunContext.capture()
+
+    from retrain.validate import gx_check_frame
+
+    with tempfile.TemporaryDirectory(prefix="bench-validate-") as tmp:
+        settings = gx_setup(Path(tmp))
+        spec = load_spec(settings.spec)
+        # Warm-up: GX's first validation imports and registers its metrics (seconds, once per process).
+        gx_check_frame(settings, spec, typed_day(spec, 1_000), suite_parameters(1_000))
+        agreement = check_agreement(settings, spec)
+        results = []
+        for rows in sizes:
+            result = measure(settings, spec, rows, args.repeats)
+            print(
+                f"{rows:>9,} rows: GX {result.gx_s:.3f} s (context {result.context_s:.3f} s), "
+                f"pandas {result.pandas_s:.3f} s, ratio {result.ratio:.1f}x, failed {list(result.failed)}"
+            )
+            results.append(result)
+        profile = per_expectation = None
+        if TARGET_ROWS in sizes and not args.no_profile:
+            per_expectation = expectation_breakdown(settings, spec, TARGET_ROWS)
+            profile = profile_gx(settings, spec, TARGET_ROWS)
+    body = report(run, results, agreement, profile, per_expectation, args.repeats)
+    print(body)
+    if not args.no_write:
+        print(f"wrote section '{SECTION}' of {write_section(SECTION, body)}")
+
+
+if __name__ == "__main__":
+    main()

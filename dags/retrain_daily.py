@@ -1,0 +1,110 @@
+"""
+### retrain_daily — retrain, gate and promote the forecasting model every day
+
+`ingest → validate → features → train → evaluate → register (+ gates) → publish`, one run per day.
+
+* **ingest** stages the day's landing drop (CSV / Parquet / SQL) with typed columns; a missing drop is retried.
+* **validate** runs the Great Expectations checkpoint generated from the dataset spec. A bad batch is moved
+  to `quarantine/date=D/` with its GX result, the run fails there and production does not move.
+* **features** builds leakage-free lags, rolling statistics and calendar features plus the online snapshot.
+* **train** fits XGBoost and the baselines on the rolling window, logs everything to MLflow.
+* **evaluate** scores candidate, production and baseline on the same holdout (overall and per slice).
+* **register** creates a model version (`candidate`), smoke-tests it, applies the promotion gates and moves
+  `production` (and `previous`) only if every gate passes. The gate report is in the task log and on the version.
+* **publish** pushes pipeline metrics to the Pushgateway (when configured) and updates the model Asset.
+
+Manual runs: set the `date` param (YYYY-MM-DD) to run a specific day; `promote=false` registers without
+promoting. Backfills (`airflow backfill create`, the UI, or `retrain backfill`) register old dates but the
+freshness gate never lets them replace a model trained on newer data.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task
+
+from retrain.notify import failure_notifier  # light: imports neither MLflow nor GX
+
+MODEL_ASSET = Asset(name="retrain_model", uri="retrain://model/production")
+
+
+@dag(
+    dag_id="retrain_daily",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["retrain", "training", "mlflow"],
+    default_args={
+        "owner": "mlops",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+        "on_failure_callback": failure_notifier(),
+    },
+    params={
+        "date": Param(
+            None, type=["null", "string"], format="date", description="Run date (default: data interval)."
+        ),
+        "promote": Param(True, type="boolean", description="Allow promotion when every gate passes."),
+        "holdout_days": Param(
+            None, type=["null", "integer"], minimum=1, description="Override the spec's holdout."
+        ),
+        "num_boost_round": Param(
+            None, type=["null", "integer"], minimum=1, description="Override the spec's boosting rounds."
+        ),
+    },
+)
+def retrain_daily() -> None:
+    """Wire the daily retraining tasks; every body is one call into retrain.tasks."""
+
+    @task
+    def ingest(**context: object) -> dict[str, object]:
+        from retrain import tasks
+
+        return tasks.ingest_task(context)
+
+    @task
+    def validate(staged: dict[str, object], **context: object) -> dict[str, object]:
+        from retrain import tasks
+
+        return tasks.validate_task(context, staged)
+
+    @task
+    def features(validated: dict[str, object], **context: object) -> dict[str, object]:
+        from retrain import tasks
+
+        return tasks.features_task(context, validated)
+
+    @task
+    def train(built: dict[str, object], **context: object) -> dict[str, object]:
+        from retrain import tasks
+
+        return tasks.train_task(context, built)
+
+    @task
+    def evaluate(trained: dict[str, object], **context: object) -> dict[str, object]:
+        from retrain import tasks
+
+        return tasks.evaluate_task(context, trained)
+
+    @task
+    def register(evaluated: dict[str, object], **context: object) -> dict[str, object]:
+        from retrain import tasks
+
+        return tasks.register_task(context, evaluated)
+
+    @task(outlets=[MODEL_ASSET])
+    def publish(decision: dict[str, object], **context: object) -> dict[str, object]:
+        from retrain import tasks
+
+        return tasks.publish_task(context, decision)
+
+    publish(register(evaluate(train(features(validate(ingest()))))))
+
+
+retrain_daily()

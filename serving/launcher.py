@@ -1,0 +1,128 @@
+"""Run the service as a child process on a free localhost port (tests, benchmarks, the demo)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrain.errors import RetrainError
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def uvicorn_command(port: int, workers: int = 1, app: str = "serving.main:app") -> list[str]:
+    """`python -m uvicorn` for the app on 127.0.0.1:port, access log off."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+    ]
+
+
+@dataclass
+class ServerProcess:
+    """A server child process, its URL and where its output goes."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    def output(self) -> str:
+        """What the server printed so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_until(self, path: str = "/health", timeout: float = 60.0, status: int = 200) -> None:
+        """Poll `path` until it answers `status`; RetrainError if the process dies or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RetrainError(f"server exited with {self.process.returncode}:\n{self.output()[-3000:]}")
+            if http_status(self.base_url + path) == status:
+                return
+            time.sleep(0.1)
+        raise RetrainError(f"{self.base_url}{path} did not answer {status} in {timeout:.0f} s:\n{self.output()[-3000:]}")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Graceful stop (SIGINT: uvicorn drains requests and runs the shutdown); kill after `timeout`."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout)
+        return int(self.process.returncode)
+
+    def kill(self) -> None:
+        """Stop at once (SIGKILL to the whole process group)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(30)
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """Status code of a GET, None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            status: int = response.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def start_process(
+    command: Sequence[str], env: Mapping[str, str], port: int, log_path: Path, cwd: Path | None = None
+) -> ServerProcess:
+    """Start `command` (listening on `port`) in its own process group, output to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as sink:
+        process = subprocess.Popen(
+            list(command), env=dict(env), cwd=cwd, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
+
+
+@contextlib.contextmanager
+def running_server(
+    env: Mapping[str, str],
+    log_path: Path,
+    *,
+    workers: int = 1,
+    port: int | None = None,
+    ready_path: str = "/health",
+    timeout: float = 90.0,
+) -> Iterator[ServerProcess]:
+    """`uvicorn serving.main:app` with `env` (the full environment), stopped gracefully on exit."""
+    port = port or free_port()
+    server = start_process(uvicorn_command(port, workers), env, port, log_path)
+    try:
+        server.wait_until(ready_path, timeout)
+        yield server
+    finally:
+        server.stop()

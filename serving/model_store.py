@@ -1,0 +1,286 @@
+"""The served model: load a version fully (booster + snapshot), then swap one reference; follow the alias.
+
+Requests read `store.current` once and keep that LoadedModel for their whole life, so a swap never
+changes a model under a request in flight. `refresh` asks the registry which version holds the alias
+and loads it when it changed; a registry that cannot be reached leaves the served version in place and
+flips `model_registry_up` to 0. On a cold start with the registry down, the last version served is
+loaded from the local cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrain.errors import RetrainError
+from retrain.feature_snapshot import read_snapshot
+from retrain.model import ForecastModel
+from retrain.registry import ModelRegistry, VersionInfo
+from retrain.spec import DatasetSpec
+from serving import messages
+from serving.errors import ModelLoadError, ModelUnavailableError, RegistryUnavailableError
+from serving.features import OnlineFeatureBuilder
+from serving.metrics import ServingMetrics
+from serving.model_cache import BOOSTER_NAME, SNAPSHOT_NAME, ModelCache
+from serving.predictor import FastPredictor
+from serving.settings import ServingSettings
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_ARTIFACT = "features/snapshot.parquet"
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """One version ready to serve: booster, predictor, feature tables and what the registry said."""
+
+    name: str
+    version: int
+    info: dict[str, Any]
+    source: str
+    loaded_at: datetime
+    model: ForecastModel
+    predictor: FastPredictor
+    features: OnlineFeatureBuilder
+
+    @property
+    def label(self) -> str:
+        """The version as a metric label."""
+        return str(self.version)
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """What one look at the registry did."""
+
+    changed: bool
+    version: int | None
+    previous: int | None
+    detail: str
+
+
+def configure_mlflow_client(settings: ServingSettings) -> None:
+    """Short MLflow HTTP timeouts and no retries (the next poll is the retry), no progress bars."""
+    from mlflow.environment_variables import (
+        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR,
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+        MLFLOW_HTTP_REQUEST_TIMEOUT,
+    )
+
+    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)  # type: ignore[no-untyped-call]
+
+    MLFLOW_HTTP_REQUEST_MAX_RETRIES.set(settings.serving_registry_retries)  # type: ignore[no-untyped-call]
+    MLFLOW_HTTP_REQUEST_TIMEOUT.set(settings.serving_registry_timeout_seconds)  # type: ignore[no-untyped-call]
+
+
+def download_version(info: VersionInfo, target: Path) -> dict[str, Any]:
+    """Fetch a version's booster and its run's feature snapshot into `target`; return its info."""
+    import mlflow.artifacts
+
+    from retrain.model_pyfunc import BOOSTER_FILE
+
+    if info.run_id is None:
+        raise ModelLoadError(f"version {info.version} of {info.name!r} has no MLflow run, hence no snapshot")
+    scratch = target / "download"
+    try:
+        model_dir = Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=info.model_uri, dst_path=str(scratch))
+        )
+        boosters = sorted(model_dir.rglob(BOOSTER_FILE))
+        if not boosters:
+            raise ModelLoadError(f"{info.model_uri} has no {BOOSTER_FILE}: not a retrain forecast model")
+        shutil.move(str(boosters[0]), target / BOOSTER_NAME)
+        snapshot = mlflow.artifacts.download_artifacts(
+            run_id=info.run_id, artifact_path=SNAPSHOT_ARTIFACT, dst_path=str(scratch)
+        )
+        shutil.move(snapshot, target / SNAPSHOT_NAME)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(f"cannot download version {info.version} of {info.name!r}: {exc}") from exc
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return info.to_dict()
+
+
+class ModelStore:
+    """Holds the served LoadedModel and replaces it when the alias moves."""
+
+    def __init__(self, settings: ServingSettings, spec: DatasetSpec, metrics: ServingMetrics) -> None:
+        self.settings = settings
+        self.spec = spec
+        self.metrics = metrics
+        self.model_name = settings.serving_model_name or spec.model_name
+        self.alias = settings.serving_alias
+        self.cache = ModelCache(settings.cache_root, self.model_name, settings.serving_cache_versions)
+        self.registry_up = False
+        self.registry_error: str | None = None
+        self.registry_down_since: datetime | None = None
+        self.load_error: str | None = None
+        self.not_ready_reason = "the model is loading"
+        self._current: LoadedModel | None = None
+        self._registry: ModelRegistry | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> LoadedModel | None:
+        """The version being served (None before the first successful load)."""
+        return self._current
+
+    def require_current(self) -> LoadedModel:
+        """The served version; ModelUnavailableError (503) when none is loaded."""
+        loaded = self._current
+        if loaded is None:
+            raise ModelUnavailableError(
+                messages.not_ready(self.model_name, self.alias, self.not_ready_reason)
+            )
+        return loaded
+
+    def start(self) -> None:
+        """First load: from the registry, else (registry unreachable) from the local cache."""
+        configure_mlflow_client(self.settings)
+        try:
+            self.refresh()
+        except RegistryUnavailableError:
+            self._load_cached()
+        except ModelLoadError:
+            pass  # recorded; the poller retries
+
+    def refresh(self, force: bool = False) -> RefreshOutcome:
+        """Load the version holding the alias if it is not the one served (or always with `force`)."""
+        with self._lock:
+            info = self._ask_registry()
+            current = self._current
+            previous = current.version if current else None
+            if info is None:
+                self.not_ready_reason = messages.no_version_holds_alias(self.model_name, self.alias)
+                return RefreshOutcome(False, previous, previous, self.not_ready_reason)
+            if current is not None and current.version == info.version and not force:
+                if current.source != "registry":
+                    self._current = dataclasses.replace(current, source="registry", info=info.to_dict())
+                return RefreshOutcome(False, previous, previous, f"version {previous} is already served")
+            loaded = self._load(info)
+            self._swap(loaded)
+            return RefreshOutcome(
+                previous != loaded.version, loaded.version, previous, f"serving version {loaded.version}"
+            )
+
+    def warnings(self) -> list[str]:
+        """What is degraded, for /ready."""
+        found = []
+        if not self.registry_up and self.registry_error:
+            since = self.registry_down_since.isoformat() if self.registry_down_since else "startup"
+            found.append(messages.registry_down_warning(since, self.registry_error))
+        current = self._current
+        if current is not None and current.source == "cache":
+            found.append(messages.served_from_cache_warning(current.version))
+        if self.load_error:
+            found.append(self.load_error)
+        return found
+
+    def _registry_client(self) -> ModelRegistry:
+        if self._registry is None:
+            self._registry = ModelRegistry(self.settings, self.model_name)
+        return self._registry
+
+    def _ask_registry(self) -> VersionInfo | None:
+        try:
+            info = self._registry_client().alias(self.alias)
+        except RetrainError as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            if self.registry_up or self.registry_down_since is None:
+                self.registry_down_since = datetime.now(UTC).replace(microsecond=0)
+                log.warning("model registry unreachable: %s", first)
+            self.registry_up, self.registry_error = False, first
+            self.metrics.registry_up.set(0)
+            self.not_ready_reason = messages.registry_down_no_cache(str(self.cache.root))
+            raise RegistryUnavailableError(f"{messages.REGISTRY_DOWN}: {first}") from exc
+        if not self.registry_up:
+            log.info("model registry reachable model=%s alias=%s", self.model_name, self.alias)
+        self.registry_up, self.registry_error, self.registry_down_since = True, None, None
+        self.metrics.registry_up.set(1)
+        return info
+
+    def _load(self, info: VersionInfo) -> LoadedModel:
+        try:
+            self.cache.store(info.version, lambda target: download_version(info, target))
+            loaded = self._build(info.version, info.to_dict(), "registry")
+        except Exception as exc:
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.load_error = messages.reload_failed_warning(info.version, text)
+            if self._current is None:
+                self.not_ready_reason = f"loading version {info.version} failed: {text}"
+            self.metrics.model_load_failed()
+            log.error("model load failed model=%s version=%d: %s", self.model_name, info.version, text)
+            raise exc if isinstance(exc, ModelLoadError) else ModelLoadError(text) from exc
+        self.load_error = None
+        return loaded
+
+    def _load_cached(self) -> None:
+        version = self.cache.current()
+        if version is None:
+            log.error("no model: registry unreachable and nothing cached under %s", self.cache.root)
+            return
+        try:
+            loaded = self._build(version, self.cache.info(version), "cache")
+        except Exception as exc:
+            self.metrics.model_load_failed()
+            self.not_ready_reason = f"the cached version {version} does not load: {exc}"
+            log.exception("cached model version %d does not load", version)
+            return
+        with self._lock:
+            if self._current is None:
+                self._swap(loaded)
+
+    def _build(self, version: int, info: dict[str, Any], source: str) -> LoadedModel:
+        folder = self.cache.version_dir(version)
+        model = ForecastModel.load(folder / BOOSTER_NAME, nthread=self.settings.serving_nthread)
+        features = OnlineFeatureBuilder(
+            read_snapshot(folder / SNAPSHOT_NAME), self.spec, self.settings.serving_max_horizon_days
+        )
+        if model.feature_names != features.feature_names:
+            raise ModelLoadError(
+                f"version {version} expects features {model.feature_names} but the spec "
+                f"{self.spec.name!r} builds {features.feature_names}: serve it with the spec it was trained on"
+            )
+        predictor = FastPredictor(model, use_c_api=self.settings.serving_fast_predict)
+        predictor = _checked(predictor, features)
+        return LoadedModel(
+            self.model_name, version, info, source, datetime.now(UTC), model, predictor, features
+        )
+
+    def _swap(self, loaded: LoadedModel) -> None:
+        self._current = loaded  # the one reference requests read
+        self.not_ready_reason = ""
+        self.metrics.model_loaded(self.model_name, loaded.version, loaded.info.get("run_id"))
+        try:
+            self.cache.mark_current(loaded.version)
+        except OSError as exc:
+            log.warning("serving cache: cannot record version %d: %s", loaded.version, exc)
+        log.info(
+            "serving model=%s version=%d source=%s fast_predict=%s",
+            self.model_name,
+            loaded.version,
+            loaded.source,
+            loaded.predictor.native,
+        )
+
+
+def _checked(predictor: FastPredictor, features: OnlineFeatureBuilder) -> FastPredictor:
+    """Warm the predictor up on real rows; fall back to the plain path if the fast one disagrees."""
+    if not predictor.native:
+        return predictor
+    matrix = features.sample_matrix(4)
+    expected = predictor.model.predict(matrix)
+    if not np.array_equal(predictor.predict(matrix), expected, equal_nan=True):
+        log.warning("xgboost C-API fast path disagrees with Booster.inplace_predict; using the latter")
+        return FastPredictor(predictor.model, use_c_api=False)
+    return predictor

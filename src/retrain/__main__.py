@@ -1,0 +1,5 @@
+"""`python -m retrain` runs the CLI."""
+
+from retrain.cli import main
+
+main()

@@ -1,0 +1,150 @@
+"""Pipeline and registry commands: run, backfill, status, promote, rollback."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from retrain.cli_common import DateOption, cli_context, console, parse_day
+from retrain.errors import RetrainError
+
+PromoteFlag = Annotated[
+    bool, typer.Option("--promote/--no-promote", help="Allow promotion when every gate passes.")
+]
+
+
+def outcome_table(outcomes: list[Any]) -> Table:
+    """One row per DAG run: date, state, version, gate outcome, failed task or gates."""
+    table = Table("date", "run", "version", "outcome", "production", "detail", title="retrain_daily runs")
+    for outcome in outcomes:
+        register = outcome.xcoms.get("register") or {}
+        failed_tasks = [
+            t for t, s in outcome.task_states.items() if s not in ("success", "TaskInstanceState.SUCCESS")
+        ]
+        detail = ", ".join(register.get("failed_gates") or []) or (
+            f"failed at {failed_tasks[0]}" if failed_tasks and not outcome.succeeded else ""
+        )
+        table.add_row(
+            outcome.run_date.isoformat(),
+            "[green]success[/green]" if outcome.succeeded else f"[red]{outcome.state}[/red]",
+            str(register.get("version", "-")),
+            str(register.get("outcome", "-")),
+            str(register.get("production_version", "-")),
+            detail,
+        )
+    return table
+
+
+def run(ctx: typer.Context, day: DateOption, promote: PromoteFlag = True) -> None:
+    """Run retrain_daily for one date in-process (Airflow dag.test) on the configured home."""
+    from retrain.orchestrate import prepare_airflow, run_dag
+
+    c = cli_context(ctx)
+    prepare_airflow(c.settings)
+    outcome = run_dag("retrain_daily", parse_day(day), {"promote": promote})
+    console.print(outcome_table([outcome]))
+    if not outcome.succeeded:
+        raise RetrainError(f"retrain_daily failed for {day}: {outcome.task_states}")
+
+
+def backfill(
+    ctx: typer.Context,
+    start: Annotated[str, typer.Option("--start", help="First date, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--end", help="Last date, YYYY-MM-DD (inclusive).")],
+    promote: PromoteFlag = True,
+) -> None:
+    """Run retrain_daily for every date of a range, oldest first (dag.test per date)."""
+    from retrain.orchestrate import prepare_airflow, run_range
+
+    c = cli_context(ctx)
+    prepare_airflow(c.settings)
+    outcomes = run_range(
+        "retrain_daily",
+        parse_day(start),
+        parse_day(end),
+        {"promote": promote},
+        on_done=lambda o: console.print(f"{o.run_date}: {o.state} ({o.seconds:.0f} s)"),
+    )
+    console.print(outcome_table(outcomes))
+    failed = [o.run_date.isoformat() for o in outcomes if not o.succeeded]
+    if failed:
+        raise RetrainError(f"{len(failed)} of {len(outcomes)} run(s) failed: {', '.join(failed)}")
+
+
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (top-level `aliases` object).")] = False,
+) -> None:
+    """Show aliases, versions, their data intervals, metrics and gate outcomes."""
+    from retrain.registry import ModelRegistry
+
+    c = cli_context(ctx)
+    state = ModelRegistry(c.settings, c.spec.model_name).status()
+    if as_json:
+        typer.echo(json.dumps(state.to_dict(), indent=2))
+        return
+    aliases = ", ".join(f"{a} → v{v.version}" for a, v in sorted(state.aliases.items())) or "none"
+    console.print(f"model [bold]{state.model_name}[/bold]: {aliases}")
+    table = Table("version", "aliases", "data interval", "holdout RMSE", "WAPE", "gates", "failed gates")
+    for info in state.versions:
+        tags = info.tags
+        table.add_row(
+            str(info.version),
+            ", ".join(info.aliases),
+            f"{info.data_start} → {info.data_end}",
+            tags.get("holdout.rmse", "-"),
+            tags.get("holdout.wape", "-"),
+            info.gate_decision or "-",
+            tags.get("gate.failed", "-"),
+        )
+    console.print(table)
+
+
+def promote(
+    ctx: typer.Context,
+    version: Annotated[int, typer.Option("--version", min=1, help="Version to put in production.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (recorded on the version).")
+    ] = "manual override",
+) -> None:
+    """Manually move the production alias to a version (recorded as an override)."""
+    from retrain.registry import ModelRegistry
+
+    c = cli_context(ctx)
+    record = ModelRegistry(c.settings, c.spec.model_name).promote(
+        version, actor=f"cli:{getpass.getuser()}", reason=f"manual override: {reason}"
+    )
+    console.print(f"production → v{record.version} (was v{record.replaced}); previous → v{record.previous}")
+
+
+def rollback(
+    ctx: typer.Context,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (recorded on the versions).")
+    ] = "manual rollback",
+) -> None:
+    """Move production back to the previous version (recorded)."""
+    from retrain.registry import ModelRegistry
+
+    c = cli_context(ctx)
+    record = ModelRegistry(c.settings, c.spec.model_name).rollback(
+        actor=f"cli:{getpass.getuser()}", reason=reason
+    )
+    console.print(f"production → v{record.version} (rolled back from v{record.replaced})")
+
+
+def demo(ctx: typer.Context) -> None:
+    """The whole story on the embedded default: simulate, validate, train, gate, promote, reject."""
+    from retrain.demo import run_demo
+
+    c = cli_context(ctx)
+    console.print(f"retrain demo — home {c.settings.resolved_home}, spec {c.settings.spec}")
+    run_demo(c.settings, c.spec, console)
+
+
+COMMANDS: list[Callable[..., None]] = [run, backfill, status, promote, rollback, demo]

@@ -1,0 +1,286 @@
+"""What a drift check reports and where it goes: the summary, MLflow, Pushgateway gauges, the email.
+
+Gauges go to job ``retrain_drift`` with grouping key ``dataset`` for input drift and
+``dataset`` + ``stage="predictions"`` for the prediction log, so neither push replaces the other
+(a Pushgateway push replaces its whole group).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, computed_field
+
+from retrain.drift_report import FeatureDrift, Sampling
+from retrain.notify import send_email
+from retrain.settings import Settings
+
+if TYPE_CHECKING:
+    from retrain.registry import VersionInfo
+
+log = logging.getLogger(__name__)
+
+PUSH_JOB = "retrain_drift"
+DriftKind = Literal["input", "predictions"]
+
+
+class DriftSummary(BaseModel):
+    """One drift check of one day: per-column scores, the share of drifted columns and the verdicts."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")  # ignore: computed fields come back from JSON
+
+    dataset: str
+    day: date
+    kind: DriftKind
+    model_version: int
+    reference: str
+    features: tuple[FeatureDrift, ...]
+    share: float
+    share_threshold: float
+    feature_threshold: float
+    key_features: tuple[str, ...]
+    sampling: Sampling
+    report_path: str
+    notes: tuple[str, ...] = ()
+    logged_to_mlflow: bool = False
+    pushed: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def drifted_features(self) -> list[str]:
+        """Columns whose score reached the threshold."""
+        return [f.column for f in self.features if f.drifted]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def dataset_drift(self) -> bool:
+        """The share of drifted columns reached the spec's share_threshold."""
+        return self.share >= self.share_threshold
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def key_drift(self) -> list[str]:
+        """Drifted columns among the spec's key features."""
+        return [c for c in self.drifted_features if c in self.key_features]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def alert(self) -> bool:
+        """Whether this check asks for an email: dataset drift or any key feature drifted."""
+        return self.dataset_drift or bool(self.key_drift)
+
+    @property
+    def sampled(self) -> bool:
+        """Whether either side was sampled."""
+        return self.sampling.sampled
+
+    def headline(self) -> str:
+        """e.g. ``2 of 6 features`` (input) or ``prediction log: 2 of 5 columns``."""
+        counted = f"{len(self.drifted_features)} of {len(self.features)}"
+        return f"{counted} features" if self.kind == "input" else f"prediction log: {counted} columns"
+
+
+def grouping_key(dataset: str, stage: str | None = None) -> dict[str, str]:
+    """Pushgateway group of a dataset's drift (stage None), prediction-log drift or actuals metrics."""
+    return {"dataset": dataset} if stage is None else {"dataset": dataset, "stage": stage}
+
+
+def push_drift_metrics(settings: Settings, summary: DriftSummary) -> bool:
+    """Push per-feature scores, drift share and the 0/1 dataset drift flag; False when no Pushgateway."""
+    if not settings.pushgateway_url:
+        log.info("no pushgateway configured (RETRAIN_PUSHGATEWAY_URL); drift metrics not pushed")
+        return False
+    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+
+    registry = CollectorRegistry()
+    scores = Gauge(
+        "model_feature_drift_score",
+        "Drift score per feature in the last drift check (Wasserstein normed / Jensen-Shannon; higher drifts).",
+        ["dataset", "feature"],
+        registry=registry,
+    )
+    for feature in summary.features:
+        scores.labels(dataset=summary.dataset, feature=feature.column).set(feature.score)
+    Gauge(
+        "model_drift_share",
+        "Share of drifted columns in the last drift check.",
+        ["dataset"],
+        registry=registry,
+    ).labels(dataset=summary.dataset).set(summary.share)
+    Gauge(
+        "model_dataset_drift",
+        "1 when the share of drifted columns reached the spec's share_threshold.",
+        ["dataset"],
+        registry=registry,
+    ).labels(dataset=summary.dataset).set(1 if summary.dataset_drift else 0)
+    Gauge(
+        "model_drift_check_timestamp_seconds",
+        "Unix time of the last drift check.",
+        ["dataset"],
+        registry=registry,
+    ).labels(dataset=summary.dataset).set(time.time())
+    stage = None if summary.kind == "input" else "predictions"
+    push_to_gateway(
+        settings.pushgateway_url,
+        job=PUSH_JOB,
+        grouping_key=grouping_key(summary.dataset, stage),
+        registry=registry,
+    )
+    return True
+
+
+def clear_prediction_drift_metrics(settings: Settings, dataset: str) -> bool:
+    """Delete yesterday's prediction-log drift group when today has no prediction log."""
+    if not settings.pushgateway_url:
+        return False
+    from prometheus_client import delete_from_gateway
+
+    delete_from_gateway(
+        settings.pushgateway_url, job=PUSH_JOB, grouping_key=grouping_key(dataset, "predictions")
+    )
+    return True
+
+
+class DriftAlert(BaseModel):
+    """Whether the day's drift checks sent an email, why, and where it went."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    day: date
+    alerted: bool
+    reasons: tuple[str, ...] = ()
+    subject: str | None = None
+    delivered_to: str | None = None
+    attachments: tuple[str, ...] = ()
+
+
+def alert_reasons(summary: DriftSummary) -> list[str]:
+    """Why a check asks for an email (empty: it does not)."""
+    reasons = []
+    if summary.dataset_drift:
+        reasons.append(
+            f"{summary.kind}: drift share {summary.share:.2f} reached {summary.share_threshold:.2f}"
+        )
+    for column in summary.key_drift:
+        score = next(f.score for f in summary.features if f.column == column)
+        reasons.append(
+            f"{summary.kind}: key feature {column} score {score:.3f} reached {summary.feature_threshold:.3f}"
+        )
+    return reasons
+
+
+def drift_subject(summaries: Sequence[DriftSummary]) -> str:
+    """e.g. ``[retrain] drift detected in retail_demand on 2026-03-12: 2 of 6 features``."""
+    first = summaries[0]
+    parts = "; ".join(s.headline() for s in summaries)
+    return f"[retrain] drift detected in {first.dataset} on {first.day.isoformat()}: {parts}"
+
+
+def summary_table(summary: DriftSummary) -> str:
+    """The per-column table of one check as HTML."""
+    rows = []
+    for f in sorted(summary.features, key=lambda f: f.score, reverse=True):
+        key = " (key)" if f.column in summary.key_features else ""
+        verdict = "<b>drift</b>" if f.drifted else "ok"
+        rows.append(
+            f"<tr><td>{html.escape(f.column)}{key}</td><td>{html.escape(f.method_name)}</td>"
+            f"<td>{f.score:.4f}</td><td>{f.threshold:.3f}</td><td>{verdict}</td></tr>"
+        )
+    return (
+        '<table border="1" cellpadding="4" cellspacing="0">'
+        "<tr><th>feature</th><th>method</th><th>score</th><th>threshold</th><th>drift</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+
+
+def drift_email_html(summaries: Sequence[DriftSummary], reasons: Sequence[str]) -> str:
+    """The email body: why, then per check the share, the sampling note and the table."""
+    parts = ["<p>" + "<br>".join(html.escape(r) for r in reasons) + "</p>"]
+    for s in summaries:
+        title = "Input drift (curated batch)" if s.kind == "input" else "Prediction log drift"
+        parts.append(
+            f"<h3>{title}: {s.headline()}</h3>"
+            f"<p>Model v{s.model_version}; reference: {html.escape(s.reference)}.<br>"
+            f"Drift share {s.share:.2f} (threshold {s.share_threshold:.2f}); "
+            f"dataset drift: {'yes' if s.dataset_drift else 'no'}.<br>"
+            f"{html.escape(s.sampling.describe())}</p>"
+            + summary_table(s)
+            + f"<p>Report: {html.escape(s.report_path)}</p>"
+            + "".join(f"<p><i>{html.escape(n)}</i></p>" for n in s.notes)
+        )
+    return "\n".join(parts)
+
+
+def alert_on_drift(settings: Settings, summaries: Sequence[DriftSummary], day: date) -> DriftAlert:
+    """Email the summary table with the HTML reports attached when any check asks for it."""
+    alerting = [s for s in summaries if s.alert]
+    reasons = [r for s in alerting for r in alert_reasons(s)]
+    if not alerting:
+        log.info("drift day=%s: no alert (no share or key feature over threshold)", day)
+        return DriftAlert(day=day, alerted=False)
+    subject = drift_subject(alerting)
+    attachments = tuple(s.report_path for s in alerting if Path(s.report_path).is_file())
+    where = send_email(
+        settings, subject, drift_email_html(summaries, reasons), [Path(p) for p in attachments]
+    )
+    log.info("drift day=%s: emailed %r to %s", day, subject, where)
+    return DriftAlert(
+        day=day,
+        alerted=True,
+        reasons=tuple(reasons),
+        subject=subject,
+        delivered_to=where,
+        attachments=attachments,
+    )
+
+
+def publish_summary(settings: Settings, summary: DriftSummary, version: VersionInfo) -> DriftSummary:
+    """Write the JSON summary, log report and summary to the production run, push the gauges."""
+    html = Path(summary.report_path)
+    notes = list(summary.notes)
+    logged = False
+    if version.run_id:
+        logged = _log_to_run(settings, version.run_id, summary, html, notes)
+    else:
+        notes.append(f"not logged to MLflow: v{version.version} has no run")
+    pushed = push_drift_metrics(settings, summary)
+    summary = summary.model_copy(update={"notes": tuple(notes), "logged_to_mlflow": logged, "pushed": pushed})
+    html.with_suffix(".json").write_text(summary.model_dump_json(indent=2), encoding="utf-8")
+    log.info(
+        "drift kind=%s day=%s model_version=%d drifted=%s share=%.3f alert=%s sampled=%s",
+        summary.kind,
+        summary.day,
+        summary.model_version,
+        ",".join(summary.drifted_features) or "-",
+        summary.share,
+        summary.alert,
+        summary.sampled,
+    )
+    return summary
+
+
+def _log_to_run(settings: Settings, run_id: str, summary: DriftSummary, html: Path, notes: list[str]) -> bool:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from retrain.tracking import configure_mlflow
+
+    configure_mlflow(settings)
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    folder = f"drift/date={summary.day.isoformat()}"
+    try:
+        client.log_artifact(run_id, str(html), folder)
+        client.log_dict(run_id, summary.model_dump(mode="json"), f"{folder}/{summary.kind}_drift.json")
+    except (MlflowException, OSError) as exc:
+        # The verdict and the email matter more than the copy in MLflow: note it and go on.
+        log.warning("drift report not logged to run %s: %s", run_id, exc)
+        notes.append(f"not logged to MLflow run {run_id}: {exc}")
+        return False
+    return True

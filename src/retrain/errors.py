@@ -1,0 +1,31 @@
+"""Exception types shared by every stage; messages say what happened and what to do."""
+
+from __future__ import annotations
+
+
+class RetrainError(Exception):
+    """Base class for errors the CLI reports as a one-line reason."""
+
+
+class SpecError(RetrainError):
+    """The dataset spec is missing or invalid."""
+
+
+class DataMissingError(RetrainError):
+    """The day's landing drop is not there (yet): retryable, a sensor can wait for it."""
+
+
+class DataInvalidError(RetrainError):
+    """A batch failed validation; it has been quarantined and curated data is unchanged."""
+
+    def __init__(self, message: str, failed_expectations: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.failed_expectations = failed_expectations or []
+
+
+class NoProductionModelError(RetrainError):
+    """No model version holds the production alias."""
+
+
+class GateFailedError(RetrainError):
+    """A candidate did not pass the promotion gates."""

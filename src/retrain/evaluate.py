@@ -1,0 +1,146 @@
+"""Evaluate stage: candidate, current production and baseline on the same holdout, overall and per slice."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retrain.feature_maths import feature_names
+from retrain.metrics import Metrics, SliceMetrics, flat_metrics, regression_metrics, slice_metrics
+from retrain.settings import Settings
+from retrain.spec import DatasetSpec
+from retrain.train import TrainResult, load_training_table, predict, seasonal_naive, time_split
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelScores:
+    """One model's metrics on the shared holdout."""
+
+    overall: Metrics
+    slices: SliceMetrics
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "overall": self.overall.model_dump(),
+            "slices": {
+                c: {v: m.model_dump() for v, m in values.items()} for c, values in self.slices.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelScores:
+        """Inverse of to_dict."""
+        return cls(
+            overall=Metrics.model_validate(data["overall"]),
+            slices={
+                c: {v: Metrics.model_validate(m) for v, m in values.items()}
+                for c, values in data["slices"].items()
+            },
+        )
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """Scores of candidate, baseline and (if any) production, plus what the gates need to know about them."""
+
+    train: TrainResult
+    candidate: ModelScores
+    baseline: ModelScores
+    production: ModelScores | None
+    production_version: int | None
+    production_data_end: date | None
+    holdout_rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for XCom."""
+        return {
+            "train": self.train.to_dict(),
+            "candidate": self.candidate.to_dict(),
+            "baseline": self.baseline.to_dict(),
+            "production": self.production.to_dict() if self.production else None,
+            "production_version": self.production_version,
+            "production_data_end": self.production_data_end.isoformat() if self.production_data_end else None,
+            "holdout_rows": self.holdout_rows,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvaluationResult:
+        """Inverse of to_dict."""
+        end = data.get("production_data_end")
+        return cls(
+            train=TrainResult.from_dict(data["train"]),
+            candidate=ModelScores.from_dict(data["candidate"]),
+            baseline=ModelScores.from_dict(data["baseline"]),
+            production=ModelScores.from_dict(data["production"]) if data.get("production") else None,
+            production_version=data.get("production_version"),
+            production_data_end=date.fromisoformat(end) if end else None,
+            holdout_rows=data["holdout_rows"],
+        )
+
+
+def score(frame: pd.DataFrame, predictions: np.ndarray, spec: DatasetSpec) -> ModelScores:
+    """Overall and per-slice metrics of predictions against the frame's target."""
+    scored = frame[[spec.target, *spec.slices]].copy()
+    scored["__prediction"] = predictions
+    overall = regression_metrics(scored[spec.target].to_numpy(dtype=np.float64), predictions)
+    return ModelScores(overall, slice_metrics(scored, spec.target, "__prediction", spec.slices))
+
+
+def run(settings: Settings, spec: DatasetSpec, trained: TrainResult) -> EvaluationResult:
+    """Score candidate, production and baseline on the candidate's holdout and log the comparison."""
+    import mlflow
+
+    from retrain import tracking
+    from retrain.registry import ModelRegistry
+
+    table = load_training_table(settings, spec, trained.day)
+    train, holdout = time_split(table, spec, trained.holdout_days)
+    tracking.configure_mlflow(settings)
+
+    candidate_model = tracking.load_forecast_model(trained.model_uri)
+    candidate = score(holdout, predict(candidate_model, holdout, spec), spec)
+    baseline = score(holdout, seasonal_naive(holdout, float(train[spec.target].mean())), spec)
+
+    production: ModelScores | None = None
+    current = ModelRegistry(settings, spec.model_name).production()
+    if current is not None:
+        production_model = tracking.load_forecast_model(current.model_uri)
+        if production_model.feature_names == feature_names(spec):
+            production = score(holdout, predict(production_model, holdout, spec), spec)
+        else:
+            log.warning(
+                "production v%s uses other features; it cannot be scored on this holdout", current.version
+            )
+
+    result = EvaluationResult(
+        train=trained,
+        candidate=candidate,
+        baseline=baseline,
+        production=production,
+        production_version=current.version if current else None,
+        production_data_end=current.data_end if current else None,
+        holdout_rows=len(holdout),
+    )
+    with mlflow.start_run(run_id=trained.run_id):
+        mlflow.log_metrics(flat_metrics(candidate.overall, candidate.slices, prefix="eval.candidate."))
+        mlflow.log_metrics(flat_metrics(baseline.overall, baseline.slices, prefix="eval.baseline."))
+        if production is not None:
+            mlflow.log_metrics(flat_metrics(production.overall, production.slices, prefix="eval.production."))
+        mlflow.log_dict(result.to_dict(), "evaluation.json")
+    log.info(
+        "evaluate day=%s candidate_rmse=%.4f baseline_rmse=%.4f production_rmse=%s (v%s)",
+        trained.day,
+        candidate.overall.rmse,
+        baseline.overall.rmse,
+        f"{production.overall.rmse:.4f}" if production else "n/a",
+        result.production_version,
+    )
+    return result

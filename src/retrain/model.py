@@ -1,0 +1,105 @@
+"""The forecasting model: an XGBoost booster plus a per-row level offset, stored inside the booster itself.
+
+Demand is multiplicative (entity level x promotion x weekday x ...). Trees approximate a continuous
+level times a lift poorly, so the booster starts each row from an offset, the entity's recent level
+(its longest rolling mean of the target), and the trees learn the corrections: log(level) for log-link
+objectives (count:poisson, reg:tweedie, reg:gamma), the level itself otherwise. The offset recipe is
+saved as booster attributes, so every loader (evaluation, MLflow pyfunc, serving) predicts identically
+from the booster file alone. Light module: numpy and xgboost only (serving imports it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrain.feature_maths import rolling_windows
+from retrain.spec import DatasetSpec
+
+LOG_LINK_OBJECTIVES = frozenset({"count:poisson", "reg:tweedie", "reg:gamma"})
+ATTR_FEATURES = "retrain_offset_features"
+ATTR_LINK = "retrain_offset_link"
+ATTR_DEFAULT = "retrain_offset_default"
+_MIN_LEVEL = 0.5  # floor before log: a zero-sales history still gets a finite offset
+
+
+def offset_features(spec: DatasetSpec) -> list[str]:
+    """Rolling means of the target, longest first: the first one present is a row's level."""
+    return [f"roll_mean_{w}" for w in sorted(rolling_windows(spec), reverse=True)]
+
+
+def offset_link(spec: DatasetSpec) -> str:
+    """`log` for log-link objectives, `identity` otherwise, `none` when the spec turns offsets off."""
+    if not spec.training.level_offset or not offset_features(spec):
+        return "none"
+    objective = str(spec.training.params.get("objective", "reg:squarederror"))
+    return "log" if objective in LOG_LINK_OBJECTIVES else "identity"
+
+
+def compute_margin(
+    matrix: np.ndarray, columns: Sequence[int], link: str, default: float
+) -> np.ndarray | None:
+    """Per-row base margin from the first non-missing level column (default when all are missing)."""
+    if link == "none":
+        return None
+    level = np.full(matrix.shape[0], np.nan)
+    for column in columns:
+        level = np.where(np.isnan(level), matrix[:, column], level)
+    level = np.where(np.isnan(level), default, level)
+    if link == "log":
+        return np.asarray(np.log(np.maximum(level, _MIN_LEVEL)), dtype=np.float64)
+    return np.asarray(level, dtype=np.float64)
+
+
+class ForecastModel:
+    """A booster with its offset recipe; `predict` takes the float matrix in `feature_names` order."""
+
+    def __init__(self, booster: Any) -> None:
+        self.booster = booster
+        self.feature_names: list[str] = list(booster.feature_names or [])
+        self.link = booster.attr(ATTR_LINK) or "none"
+        names = [n for n in (booster.attr(ATTR_FEATURES) or "").split(",") if n]
+        self.offset_columns = [self.feature_names.index(n) for n in names]
+        self.default_level = float(booster.attr(ATTR_DEFAULT) or 0.0)
+
+    @staticmethod
+    def configure(booster: Any, spec: DatasetSpec, default_level: float) -> None:
+        """Record the spec's offset recipe on a freshly trained booster."""
+        booster.set_attr(
+            **{
+                ATTR_FEATURES: ",".join(offset_features(spec)),
+                ATTR_LINK: offset_link(spec),
+                ATTR_DEFAULT: repr(float(default_level)),
+            }
+        )
+
+    def margin(self, matrix: np.ndarray) -> np.ndarray | None:
+        """The base margin rows start from (None when the model has no offset)."""
+        return compute_margin(matrix, self.offset_columns, self.link, self.default_level)
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        """Predictions for a float64 feature matrix (in-place predict: no DMatrix copy)."""
+        margin = self.margin(matrix)
+        if margin is None:
+            out = self.booster.inplace_predict(matrix)
+        else:
+            out = self.booster.inplace_predict(matrix, base_margin=margin)
+        return np.asarray(out, dtype=np.float64)
+
+    def save(self, path: Path) -> Path:
+        """Write the booster (with its offset attributes) as UBJSON."""
+        self.booster.save_model(str(path))
+        return path
+
+    @classmethod
+    def load(cls, path: Path | str, nthread: int | None = None) -> ForecastModel:
+        """Read a booster file written by `save`."""
+        import xgboost as xgb
+
+        booster = xgb.Booster(model_file=str(path))
+        if nthread is not None:
+            booster.set_param({"nthread": nthread})
+        return cls(booster)

@@ -1,0 +1,172 @@
+"""Task bodies of the DAGs: each resolves the run date and settings, then calls one stage.
+
+Results travel between tasks as small JSON dicts (XCom), never data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from retrain.errors import DataInvalidError
+from retrain.settings import Settings
+from retrain.spec import DatasetSpec, load_spec
+
+
+def resolve_run_date(params: Mapping[str, Any], data_interval_start: Any, logical_date: Any) -> date:
+    """The run date: the `date` param of a manual trigger, else the data interval start, else the logical date."""
+    explicit = params.get("date")
+    if explicit:
+        return date.fromisoformat(str(explicit))
+    for candidate in (data_interval_start, logical_date):
+        if isinstance(candidate, datetime):
+            return candidate.date()
+    raise ValueError("no run date: trigger with a `date` param (YYYY-MM-DD) or a logical date")
+
+
+def _setup(context: Mapping[str, Any]) -> tuple[Settings, DatasetSpec, date]:
+    settings = Settings()
+    params = context.get("params") or {}
+    day = resolve_run_date(params, context.get("data_interval_start"), context.get("logical_date"))
+    return settings, load_spec(settings.spec), day
+
+
+def to_xcom(result: Any) -> dict[str, Any]:
+    """A JSON-safe dict of a stage result (dataclass or pydantic model)."""
+    if hasattr(result, "to_dict"):
+        data = result.to_dict()
+    elif dataclasses.is_dataclass(result) and not isinstance(result, type):
+        data = dataclasses.asdict(result)
+    else:
+        data = result.model_dump()
+    loaded: dict[str, Any] = json.loads(json.dumps(data, default=str))
+    return loaded
+
+
+def _with_timings(
+    result: dict[str, Any], task: str, started: float, upstream: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Carry every task's duration forward so publish can report them all."""
+    timings = dict((upstream or {}).get("timings") or {})
+    timings[task] = round(time.perf_counter() - started, 3)
+    return {**result, "timings": timings}
+
+
+def ingest_task(context: Mapping[str, Any]) -> dict[str, Any]:
+    """Stage the day's landing drop."""
+    from retrain import ingest
+
+    started = time.perf_counter()
+    settings, spec, day = _setup(context)
+    return _with_timings(to_xcom(ingest.stage_batch(settings, spec, day)), "ingest", started)
+
+
+def validate_task(context: Mapping[str, Any], staged: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and publish the staged batch; an invalid batch is quarantined and fails without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from retrain import validate
+    from retrain.layout import DatasetLayout
+    from retrain.publish import push_validation_metrics
+
+    started = time.perf_counter()
+    settings, spec, day = _setup(context)
+    quarantine = DatasetLayout.for_spec(settings, spec).quarantine
+    try:
+        result = to_xcom(validate.validate_batch(settings, spec, day))
+    except DataInvalidError as exc:
+        push_validation_metrics(settings, spec.name, _count_partitions(quarantine), failed=True)
+        raise AirflowFailException(str(exc)) from exc
+    push_validation_metrics(settings, spec.name, _count_partitions(quarantine), failed=False)
+    return _with_timings(result, "validate", started, staged)
+
+
+def _count_partitions(folder: Path) -> int:
+    return sum(1 for p in folder.glob("date=*") if p.is_dir()) if folder.is_dir() else 0
+
+
+def features_task(context: Mapping[str, Any], validated: Mapping[str, Any]) -> dict[str, Any]:
+    """Build the training table and online snapshot."""
+    from retrain import features
+
+    started = time.perf_counter()
+    settings, spec, day = _setup(context)
+    built = features.run(settings, spec, day)
+    result = {
+        "day": day.isoformat(),
+        "rows_ingested": validated.get("rows", 0),
+        "train_rows": built.train_rows,
+        "features": len(built.feature_names),
+    }
+    return _with_timings(result, "features", started, validated)
+
+
+def train_task(context: Mapping[str, Any], built: Mapping[str, Any]) -> dict[str, Any]:
+    """Fit and log the candidate and the baseline."""
+    from retrain import train
+
+    started = time.perf_counter()
+    settings, spec, day = _setup(context)
+    params = context.get("params") or {}
+    holdout, rounds = params.get("holdout_days"), params.get("num_boost_round")
+    if rounds:
+        spec = spec.model_copy(
+            update={"training": spec.training.model_copy(update={"num_boost_round": int(rounds)})}
+        )
+    trained = train.run(settings, spec, day, holdout_days=int(holdout) if holdout else None)
+    result = {"result": trained.to_dict(), "rows_ingested": built.get("rows_ingested", 0)}
+    return _with_timings(result, "train", started, built)
+
+
+def evaluate_task(context: Mapping[str, Any], trained: Mapping[str, Any]) -> dict[str, Any]:
+    """Score candidate, production and baseline on the same holdout."""
+    from retrain import evaluate
+    from retrain.train import TrainResult
+
+    started = time.perf_counter()
+    settings, spec, _ = _setup(context)
+    evaluation = evaluate.run(settings, spec, TrainResult.from_dict(trained["result"]))
+    result = {"result": evaluation.to_dict(), "rows_ingested": trained.get("rows_ingested", 0)}
+    return _with_timings(result, "evaluate", started, trained)
+
+
+def register_task(context: Mapping[str, Any], evaluated: Mapping[str, Any]) -> dict[str, Any]:
+    """Register, gate and (maybe) promote."""
+    from retrain.evaluate import EvaluationResult
+    from retrain.promote import register_and_gate
+
+    started = time.perf_counter()
+    settings, spec, _ = _setup(context)
+    allow = bool((context.get("params") or {}).get("promote", True))
+    evaluation = EvaluationResult.from_dict(evaluated["result"])
+    decision = register_and_gate(settings, spec, evaluation, allow_promotion=allow)
+    result = {
+        **decision.to_dict(),
+        "candidate_rmse": evaluation.candidate.overall.rmse,
+        "rows_ingested": evaluated.get("rows_ingested", 0),
+    }
+    return _with_timings(result, "register", started, evaluated)
+
+
+def publish_task(context: Mapping[str, Any], decision: Mapping[str, Any]) -> dict[str, Any]:
+    """Push pipeline metrics; the task's outlet Asset tells downstream DAGs a run finished."""
+    from retrain.publish import PipelineReport, push_pipeline_metrics
+
+    settings, spec, day = _setup(context)
+    report = PipelineReport(
+        dataset=spec.name,
+        day=day,
+        rows_ingested=int(decision.get("rows_ingested") or 0),
+        version=int(decision["version"]),
+        outcome=str(decision["outcome"]),
+        candidate_rmse=float(decision["candidate_rmse"]),
+        production_version=decision.get("production_version"),
+        task_seconds=dict(decision.get("timings") or {}),
+    )
+    pushed = push_pipeline_metrics(settings, report)
+    return {**dict(decision), "pushed": pushed}
