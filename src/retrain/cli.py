@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from retrain import cli_data, cli_model
+from retrain import cli_data, cli_model, cli_monitor, cli_serve, cli_stack
 from retrain.cli_common import CliContext, HomeOption, SpecOption, err_console
 from retrain.errors import RetrainError
 from retrain.settings import Settings
@@ -31,7 +31,13 @@ def main_callback(ctx: typer.Context, spec: SpecOption = None, home: HomeOption 
     ctx.obj = CliContext(Settings(**overrides))  # type: ignore[arg-type]
 
 
-for command in [*cli_data.COMMANDS, *cli_model.COMMANDS]:
+for command in [
+    *cli_data.COMMANDS,
+    *cli_model.COMMANDS,
+    *cli_serve.COMMANDS,
+    *cli_monitor.COMMANDS,
+    *cli_stack.COMMANDS,
+]:
     app.command()(command)
 
 

@@ -26,7 +26,7 @@ import httpx
 import psutil
 
 from retrain.errors import RetrainError
-from retrain.orchestrate import airflow_environment, airflow_home
+from retrain.orchestrate import airflow_environment, airflow_home, migrate_metadata_db
 from retrain.settings import Settings
 
 ADMIN_USER = "admin"
@@ -148,7 +148,7 @@ class LocalStack:
         self.admin_password()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = self.environment()
-        _migrate(env, self.home)
+        migrate_metadata_db(env, self.home)
         airflow = str(_BIN / "airflow")
         try:
             self._spawn("api-server", [airflow, "api-server", "--port", str(self.port)], env)
@@ -310,19 +310,6 @@ class LocalStack:
             if code is not None:
                 tail = _tail(self.log_dir / f"{component.name}.log")
                 raise RetrainError(f"{component.name} exited with code {code}; last log lines:\n{tail}")
-
-
-def _migrate(env: Mapping[str, str], home: Path) -> None:
-    """`airflow db migrate` once per home (same marker as orchestrate.prepare_airflow)."""
-    marker = home / ".db-migrated"
-    if marker.exists():
-        return
-    done = subprocess.run(
-        [str(_BIN / "airflow"), "db", "migrate"], env=dict(env), capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise RetrainError(f"airflow db migrate failed: {done.stderr.strip().splitlines()[-1:]}")
-    marker.write_text(datetime.now(UTC).isoformat())
 
 
 def _mlflow_command(settings: Settings, port: int) -> list[str]:

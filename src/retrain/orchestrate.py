@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -53,19 +53,49 @@ def prepare_airflow(settings: Settings, quiet: bool = False) -> dict[str, str]:
     os.environ.update(env)
     home = airflow_home(settings)
     home.mkdir(parents=True, exist_ok=True)
-    marker = home / ".db-migrated"
-    if not marker.exists():
-        done = subprocess.run(
-            [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RetrainError(f"airflow db migrate failed: {done.stderr.strip().splitlines()[-1:]}")
-        marker.write_text(datetime.now().isoformat())
+    migrate_metadata_db(os.environ, home)
+    _migrate_loaded_airflow_db()
     return env
+
+
+def migrate_metadata_db(env: Mapping[str, str], home: Path) -> None:
+    """`airflow db migrate` once per Airflow home (a marker file records it)."""
+    marker = home / ".db-migrated"
+    if marker.exists():
+        return
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RetrainError(f"airflow db migrate failed: {done.stderr.strip().splitlines()[-1:]}")
+    marker.write_text(datetime.now().isoformat())
+
+
+def _migrate_loaded_airflow_db() -> None:
+    """Airflow binds its metadata DB when first imported: if this process already imported it with
+    another AIRFLOW_HOME (a test session, a notebook), dag.test() uses that DB, so migrate it too."""
+    if "airflow.settings" not in sys.modules:
+        return
+    from airflow import settings as airflow_settings
+    from sqlalchemy import inspect
+
+    engine = airflow_settings.engine
+    if engine is None or inspect(engine).has_table("dag"):
+        return
+    env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": str(airflow_settings.SQL_ALCHEMY_CONN)}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RetrainError(f"airflow db migrate failed: {done.stderr.strip().splitlines()[-1:]}")
 
 
 @dataclass(frozen=True)

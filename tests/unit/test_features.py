@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from retrain.errors import DataMissingError, SpecError
-from retrain.feature_maths import target_feature_names
+from retrain.feature_maths import lookback_days, target_feature_names
 from retrain.feature_snapshot import read_snapshot, write_snapshot
 from retrain.features import (
+    LOOKBACK_MARGIN_DAYS,
     build_features,
     build_snapshot,
     feature_matrix,
@@ -132,6 +133,8 @@ def test_feature_names_fixed_order() -> None:
         "roll_std_7",
         "roll_mean_28",
         "roll_std_28",
+        "roll_mean_56",
+        "roll_std_56",
         "same_weekday_mean_4w",
         "day_of_week",
         "day_of_month",
@@ -338,8 +341,9 @@ def test_run_writes_train_table_snapshot_and_lineage(tmp_path: Path) -> None:
     assert list(train[feature_names(spec)].columns) == list(result.feature_names)
     assert train["date"].min() == pd.Timestamp(day - timedelta(days=19))
     assert train["lag_28"].notna().mean() > 0.8  # the lookback partitions were read
-    read_from = day - timedelta(days=19 + 28 + 7)
-    assert [p.day for p in result.partitions] == [d for d in layout.curated_days() if read_from <= d <= day]
+    read_from = day - timedelta(days=19 + lookback_days(spec) + LOOKBACK_MARGIN_DAYS)
+    expected_days = [d for d in layout.curated_days() if read_from <= d <= day]
+    assert [p.day for p in result.partitions] == expected_days
     for p in result.partitions:
         assert p.sha256 == hashlib.sha256(layout.curated_file(p.day).read_bytes()).hexdigest()
         assert p.rows == len(pd.read_parquet(layout.curated_file(p.day)))
@@ -347,7 +351,7 @@ def test_run_writes_train_table_snapshot_and_lineage(tmp_path: Path) -> None:
     assert snapshot.snapshot_date == day and len(snapshot.frame) == result.snapshot_entities == 12
     assert snapshot.vocabulary == {"store_type": STORE_TYPES, "category": CATEGORIES}
     manifest = json.loads(result.manifest_path.read_text())
-    assert manifest["train_rows"] == result.train_rows and len(manifest["partitions"]) == 55
+    assert manifest["train_rows"] == result.train_rows and len(manifest["partitions"]) == len(expected_days)
 
     files = [result.train_path, result.snapshot_path, result.manifest_path]
     before = [f.read_bytes() for f in files]
@@ -372,7 +376,7 @@ def test_snapshot_built_for_another_spec_is_refused() -> None:
     history = retail_history(days=30)
     snapshot = build_snapshot(history, spec, START + timedelta(days=29), fit_vocabulary(history, spec))
     data = _spec_data()
-    data["features"]["lags"] = [1, 35]
+    data["features"]["lags"] = [1, lookback_days(spec) + 7]
     requests = history.loc[history["date"] == history["date"].max()]
     with pytest.raises(SpecError, match="rebuild it"):
         online_features(snapshot, requests, parse_spec(data))
