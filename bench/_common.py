@@ -14,6 +14,7 @@ import re
 import shlex
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -88,6 +89,31 @@ def load_average() -> str:
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
+class LoadSampler:
+    """A daemon thread noting the 1-minute load average every few seconds while a benchmark runs."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        self.samples: list[float] = []
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="load-sampler", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(OSError):
+                self.samples.append(os.getloadavg()[0])
+            self._stop.wait(self._every_s)
+
+    def peak(self) -> float:
+        """Highest 1-minute load seen so far (0.0 where the OS does not report one)."""
+        return max(self.samples, default=0.0)
+
+    def median(self) -> float:
+        """Median 1-minute load over the samples so far."""
+        return float(statistics.median(self.samples)) if self.samples else 0.0
+
+
 @dataclass(frozen=True)
 class RunContext:
     """When, where and how a benchmark ran; printed above its table."""
@@ -98,6 +124,7 @@ class RunContext:
     python: str
     command: str
     load_before: str
+    sampler: LoadSampler
 
     @classmethod
     def capture(cls) -> RunContext:
@@ -112,6 +139,7 @@ class RunContext:
             python=platform.python_version(),
             command=".venv/bin/python " + shlex.join(argv),
             load_before=load_average(),
+            sampler=LoadSampler(),
         )
 
     def describe(self) -> list[str]:
@@ -123,7 +151,39 @@ class RunContext:
             f"- Command: `{self.command}`",
             f"- Load average (1/5/15 min) at start: {self.load_before}; at end: {load_average()}"
             " (other jobs shared the machine when this is above ~0.5)",
+            f"- 1-minute load sampled every 5 s during the run: median {self.sampler.median():.2f}, "
+            f"peak {self.sampler.peak():.2f} (this benchmark itself accounts for up to ~1-2)",
         ]
+
+    def others_load(self, own_load: float = 1.0) -> float:
+        """Load from other jobs: the 1-minute load at start, or the run's median minus its own load."""
+        return max(_one_minute(self.load_before), self.sampler.median() - own_load)
+
+    def contended(self, own_load: float = 1.0) -> bool:
+        """True when other jobs used at least half the CPUs (own_load: CPUs the benchmark keeps busy)."""
+        return self.others_load(own_load) >= CONTENDED_LOAD_PER_CPU * self.cpus
+
+    def contention(self, own_load: float = 1.0) -> list[str]:
+        """A markdown bullet warning that the numbers are contended, or nothing."""
+        if not self.contended(own_load):
+            return []
+        return [
+            f"- **Contended run**: other jobs kept about {self.others_load(own_load):.1f} of the {self.cpus} "
+            "CPUs busy (1-minute load at start, or the median during the run minus this benchmark's own "
+            f"~{own_load:.0f}). Absolute seconds are inflated and noisy; the ratios, measured side by side "
+            "and interleaved, are the figures to read."
+        ]
+
+
+# Other jobs' load per CPU from which a benchmark is visibly slowed.
+CONTENDED_LOAD_PER_CPU = 0.5
+
+
+def _one_minute(loads: str) -> float:
+    try:
+        return float(loads.split("/")[0])
+    except ValueError:
+        return 0.0
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -22,7 +22,7 @@ while IFS= read -r line || [ -n "$line" ]; do
   case $line in
     AIRFLOW_FERNET_KEY=) line="$line$(fernet)" ;;
     POSTGRES_PASSWORD= | AIRFLOW_DB_PASSWORD= | MLFLOW_DB_PASSWORD= | AIRFLOW_JWT_SECRET= | \
-      AIRFLOW_API_SECRET_KEY= | AIRFLOW_ADMIN_PASSWORD= | GRAFANA_ADMIN_PASSWORD= | RETRAIN_SERVING_API_KEY=)
+      AIRFLOW_API_SECRET_KEY= | AIRFLOW_ADMIN_PASSWORD= | GRAFANA_ADMIN_PASSWORD= | SERVING_API_KEY=)
       line="$line$(hex)" ;;
   esac
   printf '%s\n' "$line"

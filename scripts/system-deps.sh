@@ -8,6 +8,10 @@ wanted[promtool]=prometheus
 wanted[amtool]=prometheus-alertmanager
 wanted[prometheus-alertmanager]=prometheus-alertmanager
 wanted[prometheus-pushgateway]=prometheus-pushgateway
+wanted[chromium]=chromium  # UI smoke test of the Airflow api-server (tests/integration/test_airflow_stack.py)
+wanted[wrk]=wrk  # load generator of bench/bench_serving.py (not needed by the tests)
+wanted[docker-compose]=docker-compose  # `docker-compose config` validates docker-compose.yml (tests/deployment)
+wanted[shellcheck]=shellcheck  # lints docker/*.sh (tests/deployment)
 missing=()
 for cmd in "${!wanted[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")

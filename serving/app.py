@@ -78,6 +78,11 @@ class ServingState:
         features = current.features
         return example_row(self.spec, features.example_keys(), features.first_date)
 
+    def served_dates(self) -> list[str] | None:
+        """The dates the current model answers for (ISO), None while no model is loaded."""
+        current = self.store.current
+        return None if current is None else [d.isoformat() for d in current.features.served_dates()]
+
 
 def build_state(settings: ServingSettings, spec: DatasetSpec) -> ServingState:
     """Wire the store, service, metrics and log for a spec (no I/O beyond creating objects)."""
@@ -189,5 +194,5 @@ def create_app(settings: ServingSettings | None = None, *, spec: DatasetSpec | N
     app.state.serving = state
     app.include_router(router)
     _install_error_handlers(app)
-    install_openapi(app, state.service.schema, state.example_row)
+    install_openapi(app, state.service.schema, state.example_row, state.served_dates)
     return app

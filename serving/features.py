@@ -121,6 +121,10 @@ class OnlineFeatureBuilder:
         first = next(iter(self._entity_rows), None)
         return {} if first is None else dict(zip(self._entity_keys, first, strict=True))
 
+    def served_dates(self) -> list[date]:
+        """Every date this snapshot answers for, in order."""
+        return sorted(self._horizon_of)
+
     def horizon_of(self, day: date) -> int:
         """Days after the snapshot for a served date, 0 when the date is outside the window."""
         return self._horizon_of.get(day, 0)

@@ -64,7 +64,9 @@ class ServerProcess:
             if http_status(self.base_url + path) == status:
                 return
             time.sleep(0.1)
-        raise RetrainError(f"{self.base_url}{path} did not answer {status} in {timeout:.0f} s:\n{self.output()[-3000:]}")
+        raise RetrainError(
+            f"{self.base_url}{path} did not answer {status} in {timeout:.0f} s:\n{self.output()[-3000:]}"
+        )
 
     def stop(self, timeout: float = 30.0) -> int:
         """Graceful stop (SIGINT: uvicorn drains requests and runs the shutdown); kill after `timeout`."""
@@ -103,7 +105,12 @@ def start_process(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as sink:
         process = subprocess.Popen(
-            list(command), env=dict(env), cwd=cwd, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            list(command),
+            env=dict(env),
+            cwd=cwd,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     return ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
 

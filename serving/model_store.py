@@ -251,7 +251,9 @@ class ModelStore:
                 f"version {version} expects features {model.feature_names} but the spec "
                 f"{self.spec.name!r} builds {features.feature_names}: serve it with the spec it was trained on"
             )
-        predictor = FastPredictor(model, use_c_api=self.settings.serving_fast_predict)
+        predictor = FastPredictor(
+            model, use_c_api=self.settings.serving_fast_predict, nthread=self.settings.serving_nthread
+        )
         predictor = _checked(predictor, features)
         return LoadedModel(
             self.model_name, version, info, source, datetime.now(UTC), model, predictor, features
@@ -282,5 +284,5 @@ def _checked(predictor: FastPredictor, features: OnlineFeatureBuilder) -> FastPr
     expected = predictor.model.predict(matrix)
     if not np.array_equal(predictor.predict(matrix), expected, equal_nan=True):
         log.warning("xgboost C-API fast path disagrees with Booster.inplace_predict; using the latter")
-        return FastPredictor(predictor.model, use_c_api=False)
+        return FastPredictor(predictor.model, use_c_api=False, nthread=predictor.nthread)
     return predictor

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError, WithJsonSchema
+from pydantic_core import ErrorDetails, PydanticCustomError
 from typing_extensions import TypedDict
 
 from retrain.spec import ColumnSpec, ColumnType, DatasetSpec
@@ -26,6 +26,7 @@ ROW_SCHEMA = "PredictRequest"
 BATCH_SCHEMA = "BatchPredictRequest"
 BATCH_FIELD = "rows"
 MAX_PROBLEMS = 20
+_BOUND_ERRORS = frozenset({"greater_than_equal", "less_than_equal"})
 _STRICT = ConfigDict(extra="forbid", strict=True)
 # Field names come from the spec at run time, so the TypedDicts are built dynamically.
 _typed_dict: Any = TypedDict
@@ -42,8 +43,9 @@ def _column_type(name: str, column: ColumnSpec, role: str) -> Any:
             bounds["le"] = math.floor(column.max) if whole else column.max
     base: Any
     if column.type is ColumnType.INT:
-        base = int
-    elif column.type is ColumnType.FLOAT:
+        whole = _whole_number(bounds)
+        return whole | None if column.nullable else whole
+    if column.type is ColumnType.FLOAT:
         base, bounds["allow_inf_nan"] = float, False
     elif column.type is ColumnType.BOOL:
         base = bool
@@ -55,6 +57,30 @@ def _column_type(name: str, column: ColumnSpec, role: str) -> Any:
         base, bounds["max_length"] = str, 256
     annotated = Annotated[base, Field(**bounds)]
     return annotated | None if column.nullable else annotated
+
+
+def _exact_int(value: float) -> int:
+    """1.0 -> 1; refuses any fractional part (pydantic's multiple_of has a tolerance: 1e-42 would pass)."""
+    if not value.is_integer():
+        raise PydanticCustomError(
+            "int_from_float", "Input should be a valid integer, got a number with a fractional part"
+        )
+    return int(value)
+
+
+def _whole_number(bounds: dict[str, Any]) -> Any:
+    """An integer field: JSON integers, and numbers without a fractional part (JSON Schema's "integer"
+    admits 1.0). Strings and booleans stay refused. The exact-int branch is tried first, so the usual
+    request pays nothing for the float branch."""
+    limits = {k: v for k, v in bounds.items() if k in ("ge", "le")}
+    exact = Annotated[int, Field(**limits)]
+    whole_float = Annotated[float, Field(allow_inf_nan=False, **limits), AfterValidator(_exact_int)]
+    schema: dict[str, Any] = {"type": "integer", "description": bounds["description"]}
+    if "ge" in limits:
+        schema["minimum"] = limits["ge"]
+    if "le" in limits:
+        schema["maximum"] = limits["le"]
+    return Annotated[exact | whole_float, WithJsonSchema(schema)]
 
 
 def request_fields(spec: DatasetSpec) -> dict[str, Any]:
@@ -109,7 +135,7 @@ class RequestSchema:
         return schemas
 
     def _invalid(self, exc: ValidationError, batch_loc: tuple[str, ...]) -> InvalidRequestError:
-        errors = exc.errors(include_url=False)
+        errors = _one_error_per_field(exc.errors(include_url=False), len(batch_loc) + (2 if batch_loc else 1))
         kind = "invalid"
         if any(e["type"] == "json_invalid" for e in errors):
             kind = "malformed"
@@ -136,6 +162,21 @@ class RequestSchema:
         if kind == "missing":
             return FieldProblem(field, messages.missing_field(), kind)
         return FieldProblem(field, f"{error['msg']} (got {_short(error.get('input'))})", kind)
+
+
+def _one_error_per_field(errors: list[ErrorDetails], field_depth: int) -> list[ErrorDetails]:
+    """Errors located at the request field (union branch names cut off), the first one per field.
+
+    An integer field is a union (exact int | whole float): a bad value fails both branches, and the
+    client needs one message for `promo`, not one per branch (`promo.constrained-int`, ...).
+    """
+    kept: dict[tuple[int | str, ...], ErrorDetails] = {}
+    for error in errors:
+        loc = tuple(error["loc"][:field_depth])
+        # A bound beats "not an integer": -1.0 for a field >= 0 is out of range, whatever its spelling.
+        if loc not in kept or (error["type"] in _BOUND_ERRORS and kept[loc]["type"] not in _BOUND_ERRORS):
+            kept[loc] = {**error, "loc": loc}
+    return list(kept.values())
 
 
 def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:

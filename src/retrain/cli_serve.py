@@ -11,7 +11,8 @@ import typer
 from retrain.cli_common import cli_context, console
 
 HostOption = Annotated[
-    str | None, typer.Option("--host", help="Interface to bind (default: $RETRAIN_SERVING_HOST or 127.0.0.1).")
+    str | None,
+    typer.Option("--host", help="Interface to bind (default: $RETRAIN_SERVING_HOST or 127.0.0.1)."),
 ]
 PortOption = Annotated[
     int | None, typer.Option("--port", help="Port to bind (default: $RETRAIN_SERVING_PORT or 8000).")
@@ -53,9 +54,17 @@ def serve(
     host = host or settings.serving_host
     port = port or settings.serving_port
     workers = workers or settings.serving_workers
-    console.print(f"serving {c.spec.model_name}@{settings.serving_alias} on http://{host}:{port} ({workers} worker(s))")
+    console.print(
+        f"serving {c.spec.model_name}@{settings.serving_alias} on http://{host}:{port} ({workers} worker(s))"
+    )
     if workers == 1:
-        uvicorn.run(create_app(settings, spec=c.spec), host=host, port=port, access_log=access_log, log_level=log_level)
+        uvicorn.run(
+            create_app(settings, spec=c.spec),
+            host=host,
+            port=port,
+            access_log=access_log,
+            log_level=log_level,
+        )
         return
     # Workers are fresh processes that build their settings from the environment: hand them this
     # command's choices, and the shared metrics folder prometheus-client reads before any metric exists.

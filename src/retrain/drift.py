@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -209,6 +210,7 @@ def _compare(
         numeric,
         categorical,
         threshold=spec.drift.feature_threshold,
+        thresholds=spec.drift.feature_thresholds,
         share_threshold=spec.drift.share_threshold,
         cap=spec.drift.sample_cap,
         seed=settings.seed,
@@ -258,14 +260,31 @@ class DriftRun:
         """The checks that ran."""
         return [s for s in (self.input, self.predictions) if s is not None]
 
+    @property
+    def report_folder(self) -> Path:
+        """``reports/drift/date=D/``: the HTML reports and their JSON summaries."""
+        return Path(self.input.report_path).parent
+
+    def to_dict(self) -> dict[str, Any]:
+        """Small JSON-ready result for XCom and ``--json``: verdicts, scores, paths (no data)."""
+        return {
+            "day": self.day.isoformat(),
+            "report_folder": str(self.report_folder),
+            "checks": [s.model_dump(mode="json") for s in self.summaries],
+            "alert": self.alert.model_dump(mode="json"),
+        }
+
 
 def run(settings: Settings, spec: DatasetSpec, day: date, notify: bool = True) -> DriftRun:
-    """Input drift, prediction drift when the day has a prediction log, and the email when warranted."""
+    """Input drift, prediction drift when the day has a prediction log, and the email when warranted.
+
+    notify=False runs every check and decides on the alert but sends no email.
+    """
     reference = production_reference(settings, spec)
     summary = check_input_drift(settings, spec, day, reference)
     predictions = check_prediction_drift(settings, spec, day, reference)
     if predictions is None:
         clear_prediction_drift_metrics(settings, spec.name)
     checks = [s for s in (summary, predictions) if s is not None]
-    alert = alert_on_drift(settings, checks, day) if notify else DriftAlert(day=day, alerted=False)
+    alert = alert_on_drift(settings, checks, day, notify=notify)
     return DriftRun(day, summary, predictions, alert)

@@ -18,15 +18,21 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from retrain.drift_report import FeatureDrift, Sampling
-from retrain.notify import send_email
+from retrain.notify import SMTP_CONN_ID, send_email
 from retrain.settings import Settings
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from retrain.registry import VersionInfo
 
 log = logging.getLogger(__name__)
 
 PUSH_JOB = "retrain_drift"
+PREDICTIONS_STAGE = "predictions"
+NOT_CONFIGURED = "no Pushgateway configured (RETRAIN_PUSHGATEWAY_URL)"
+MAX_ATTACHMENT_BYTES = 15 * 1024 * 1024
+"""Attach reports up to this total size (an Evidently report is ~4 MB); larger ones are only linked."""
 DriftKind = Literal["input", "predictions"]
 
 
@@ -91,12 +97,39 @@ def grouping_key(dataset: str, stage: str | None = None) -> dict[str, str]:
     return {"dataset": dataset} if stage is None else {"dataset": dataset, "stage": stage}
 
 
-def push_drift_metrics(settings: Settings, summary: DriftSummary) -> bool:
-    """Push per-feature scores, drift share and the 0/1 dataset drift flag; False when no Pushgateway."""
+def push_registry(
+    settings: Settings, registry: CollectorRegistry, stage: str | None, dataset: str
+) -> str | None:
+    """Push a registry to job retrain_drift under the dataset's (stage's) group; the error text on failure.
+
+    A Pushgateway that is configured but down must not cost the day its report and email: the caller
+    notes the error in its summary and the task log, and Prometheus sees stale metrics.
+    """
+    from prometheus_client import push_to_gateway
+
+    assert settings.pushgateway_url is not None
+    try:
+        push_to_gateway(
+            settings.pushgateway_url,
+            job=PUSH_JOB,
+            grouping_key=grouping_key(dataset, stage),
+            registry=registry,
+        )
+    except OSError as exc:
+        log.warning("push to pushgateway %s failed: %s", settings.pushgateway_url, exc)
+        return f"metrics not pushed to {settings.pushgateway_url}: {exc}"
+    return None
+
+
+def push_drift_metrics(settings: Settings, summary: DriftSummary) -> str | None:
+    """Push per-feature scores, drift share and the 0/1 dataset drift flag.
+
+    Returns None when pushed, else why not (no Pushgateway configured, or the push failed).
+    """
     if not settings.pushgateway_url:
         log.info("no pushgateway configured (RETRAIN_PUSHGATEWAY_URL); drift metrics not pushed")
-        return False
-    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+        return NOT_CONFIGURED
+    from prometheus_client import CollectorRegistry, Gauge
 
     registry = CollectorRegistry()
     scores = Gauge(
@@ -125,14 +158,8 @@ def push_drift_metrics(settings: Settings, summary: DriftSummary) -> bool:
         ["dataset"],
         registry=registry,
     ).labels(dataset=summary.dataset).set(time.time())
-    stage = None if summary.kind == "input" else "predictions"
-    push_to_gateway(
-        settings.pushgateway_url,
-        job=PUSH_JOB,
-        grouping_key=grouping_key(summary.dataset, stage),
-        registry=registry,
-    )
-    return True
+    stage = None if summary.kind == "input" else PREDICTIONS_STAGE
+    return push_registry(settings, registry, stage, summary.dataset)
 
 
 def clear_prediction_drift_metrics(settings: Settings, dataset: str) -> bool:
@@ -141,23 +168,49 @@ def clear_prediction_drift_metrics(settings: Settings, dataset: str) -> bool:
         return False
     from prometheus_client import delete_from_gateway
 
-    delete_from_gateway(
-        settings.pushgateway_url, job=PUSH_JOB, grouping_key=grouping_key(dataset, "predictions")
-    )
+    try:
+        delete_from_gateway(
+            settings.pushgateway_url, job=PUSH_JOB, grouping_key=grouping_key(dataset, PREDICTIONS_STAGE)
+        )
+    except OSError as exc:
+        log.warning("could not delete the prediction drift group from %s: %s", settings.pushgateway_url, exc)
+        return False
     return True
 
 
 class DriftAlert(BaseModel):
-    """Whether the day's drift checks sent an email, why, and where it went."""
+    """Whether the day's drift checks called for an email, why, and where it went (None: not sent)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     day: date
-    alerted: bool
+    alert: bool
     reasons: tuple[str, ...] = ()
     subject: str | None = None
     delivered_to: str | None = None
     attachments: tuple[str, ...] = ()
+    linked: tuple[str, ...] = ()
+
+    @property
+    def emailed(self) -> bool:
+        """An email was sent (SMTP) or written to the maildir sink."""
+        return self.delivered_to is not None
+
+
+def mail_settings(settings: Settings) -> Settings:
+    """Settings to send with: SMTP when RETRAIN_SMTP_HOST is set or an Airflow connection ``retrain_smtp``
+    exists (env var, secrets backend or metadata DB), else unchanged (the maildir sink)."""
+    if settings.smtp_host:
+        return settings
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(SMTP_CONN_ID)
+    except Exception:  # not defined, or no Airflow configuration here: either way, no connection
+        return settings
+    if not conn.host:
+        return settings
+    return settings.model_copy(update={"smtp_host": conn.host, "smtp_port": conn.port or settings.smtp_port})
 
 
 def alert_reasons(summary: DriftSummary) -> list[str]:
@@ -168,9 +221,9 @@ def alert_reasons(summary: DriftSummary) -> list[str]:
             f"{summary.kind}: drift share {summary.share:.2f} reached {summary.share_threshold:.2f}"
         )
     for column in summary.key_drift:
-        score = next(f.score for f in summary.features if f.column == column)
+        drift = next(f for f in summary.features if f.column == column)
         reasons.append(
-            f"{summary.kind}: key feature {column} score {score:.3f} reached {summary.feature_threshold:.3f}"
+            f"{summary.kind}: key feature {column} score {drift.score:.3f} reached {drift.threshold:.3f}"
         )
     return reasons
 
@@ -218,41 +271,74 @@ def drift_email_html(summaries: Sequence[DriftSummary], reasons: Sequence[str]) 
     return "\n".join(parts)
 
 
-def alert_on_drift(settings: Settings, summaries: Sequence[DriftSummary], day: date) -> DriftAlert:
-    """Email the summary table with the HTML reports attached when any check asks for it."""
+def split_attachments(paths: Sequence[str], limit: int = MAX_ATTACHMENT_BYTES) -> tuple[list[str], list[str]]:
+    """(attached, linked): reports in order while their total size stays under the limit."""
+    attached: list[str] = []
+    linked: list[str] = []
+    total = 0
+    for path in paths:
+        size = Path(path).stat().st_size if Path(path).is_file() else None
+        if size is not None and total + size <= limit:
+            attached.append(path)
+            total += size
+        else:
+            linked.append(path)
+    return attached, linked
+
+
+def alert_on_drift(
+    settings: Settings, summaries: Sequence[DriftSummary], day: date, notify: bool = True
+) -> DriftAlert:
+    """Email the summary table with the HTML reports attached when any check reached a threshold.
+
+    notify=False decides the same way but sends nothing (``retrain drift --no-email``).
+    """
     alerting = [s for s in summaries if s.alert]
-    reasons = [r for s in alerting for r in alert_reasons(s)]
+    reasons = tuple(r for s in alerting for r in alert_reasons(s))
     if not alerting:
         log.info("drift day=%s: no alert (no share or key feature over threshold)", day)
-        return DriftAlert(day=day, alerted=False)
+        return DriftAlert(day=day, alert=False)
     subject = drift_subject(alerting)
-    attachments = tuple(s.report_path for s in alerting if Path(s.report_path).is_file())
-    where = send_email(
-        settings, subject, drift_email_html(summaries, reasons), [Path(p) for p in attachments]
-    )
+    attached, linked = split_attachments([s.report_path for s in alerting])
+    if not notify:
+        log.info("drift day=%s: alert %r not emailed (notify off)", day, subject)
+        return DriftAlert(day=day, alert=True, reasons=reasons, subject=subject)
+    body = drift_email_html(summaries, reasons)
+    if linked:
+        body += (
+            "<p>Too large to attach (open from the drift reports folder): "
+            + ", ".join(html.escape(p) for p in linked)
+            + "</p>"
+        )
+    where = send_email(mail_settings(settings), subject, body, [Path(p) for p in attached])
     log.info("drift day=%s: emailed %r to %s", day, subject, where)
     return DriftAlert(
         day=day,
-        alerted=True,
-        reasons=tuple(reasons),
+        alert=True,
+        reasons=reasons,
         subject=subject,
         delivered_to=where,
-        attachments=attachments,
+        attachments=tuple(attached),
+        linked=tuple(linked),
     )
 
 
 def publish_summary(settings: Settings, summary: DriftSummary, version: VersionInfo) -> DriftSummary:
     """Write the JSON summary, log report and summary to the production run, push the gauges."""
-    html = Path(summary.report_path)
+    report = Path(summary.report_path)
     notes = list(summary.notes)
     logged = False
     if version.run_id:
-        logged = _log_to_run(settings, version.run_id, summary, html, notes)
+        logged = _log_to_run(settings, version.run_id, summary, report, notes)
     else:
         notes.append(f"not logged to MLflow: v{version.version} has no run")
-    pushed = push_drift_metrics(settings, summary)
-    summary = summary.model_copy(update={"notes": tuple(notes), "logged_to_mlflow": logged, "pushed": pushed})
-    html.with_suffix(".json").write_text(summary.model_dump_json(indent=2), encoding="utf-8")
+    not_pushed = push_drift_metrics(settings, summary)
+    if not_pushed and not_pushed != NOT_CONFIGURED:
+        notes.append(not_pushed)
+    summary = summary.model_copy(
+        update={"notes": tuple(notes), "logged_to_mlflow": logged, "pushed": not_pushed is None}
+    )
+    report.with_suffix(".json").write_text(summary.model_dump_json(indent=2), encoding="utf-8")
     log.info(
         "drift kind=%s day=%s model_version=%d drifted=%s share=%.3f alert=%s sampled=%s",
         summary.kind,
@@ -266,7 +352,9 @@ def publish_summary(settings: Settings, summary: DriftSummary, version: VersionI
     return summary
 
 
-def _log_to_run(settings: Settings, run_id: str, summary: DriftSummary, html: Path, notes: list[str]) -> bool:
+def _log_to_run(
+    settings: Settings, run_id: str, summary: DriftSummary, report: Path, notes: list[str]
+) -> bool:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -276,7 +364,7 @@ def _log_to_run(settings: Settings, run_id: str, summary: DriftSummary, html: Pa
     client = MlflowClient(tracking_uri=settings.tracking_uri)
     folder = f"drift/date={summary.day.isoformat()}"
     try:
-        client.log_artifact(run_id, str(html), folder)
+        client.log_artifact(run_id, str(report), folder)
         client.log_dict(run_id, summary.model_dump(mode="json"), f"{folder}/{summary.kind}_drift.json")
     except (MlflowException, OSError) as exc:
         # The verdict and the email matter more than the copy in MLflow: note it and go on.

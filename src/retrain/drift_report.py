@@ -13,7 +13,8 @@ from __future__ import annotations
 import html
 import logging
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -120,6 +121,7 @@ def compare_frames(
     threshold: float,
     share_threshold: float,
     cap: int,
+    thresholds: Mapping[str, float] | None = None,
     seed: int,
     html_path: Path | None = None,
     banner: Sequence[str] = (),
@@ -127,6 +129,7 @@ def compare_frames(
 ) -> DriftComparison:
     """Run Evidently's DataDriftPreset on (sampled) frames; optionally save the HTML report with a banner.
 
+    thresholds: per-column overrides of ``threshold``.
     reference_rows: rows the reference was drawn from, when the caller already sampled it.
     """
     from evidently import DataDefinition, Dataset, Report
@@ -149,37 +152,46 @@ def compare_frames(
         current_rows=len(current),
         current_used=len(cur),
     )
+    per_column = {c: float(t) for c, t in (thresholds or {}).items() if c in columns}
     definition = DataDefinition(numerical_columns=list(numeric), categorical_columns=list(categorical))
     preset = DataDriftPreset(
         columns=columns,
         num_method=NUMERIC_METHOD,
         cat_method=CATEGORICAL_METHOD,
         threshold=threshold,
+        per_column_threshold=per_column or None,
         drift_share=share_threshold,
     )
-    snapshot = Report([preset]).run(
-        Dataset.from_pandas(cur, data_definition=definition),
-        Dataset.from_pandas(ref, data_definition=definition),
-    )
+    with warnings.catch_warnings():
+        # Constant columns (holiday on most days) make Evidently divide 0 by 0 in a side statistic;
+        # their drift score is still defined (0.0), so the warning is noise in every task log.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        snapshot = Report([preset]).run(
+            Dataset.from_pandas(cur, data_definition=definition),
+            Dataset.from_pandas(ref, data_definition=definition),
+        )
     scores = _value_drift_scores(snapshot.dict())
     features = []
     for column in columns:
         if column not in scores:
             raise RetrainError(f"Evidently returned no drift score for column {column!r}")
         method, score = scores[column]
+        limit = per_column.get(column, threshold)
         features.append(
             FeatureDrift(
                 column=column,
                 kind="numeric" if column in numeric else "categorical",
                 method=method,
                 score=score,
-                threshold=threshold,
-                drifted=bool(np.isfinite(score) and score >= threshold),
+                threshold=limit,
+                drifted=bool(np.isfinite(score) and score >= limit),
             )
         )
     share = sum(f.drifted for f in features) / len(features)
     if html_path is not None:
-        save_report_html(snapshot, html_path, [*banner, sampling.describe()])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            save_report_html(snapshot, html_path, [*banner, sampling.describe()])
     seconds = time.perf_counter() - started
     log.info(
         "drift compared columns=%d drifted=%d share=%.3f sampled=%s seconds=%.2f",

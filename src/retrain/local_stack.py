@@ -1,8 +1,8 @@
-"""The real Airflow stack on the embedded default, without Docker: api-server, scheduler, dag-processor.
+"""The real Airflow stack without Docker: api-server, scheduler, dag-processor, triggerer and an MLflow server.
 
-Each component is a subprocess in its own process group with its log under AIRFLOW_HOME/logs/stack/;
-an optional MLflow server runs beside them. The REST helpers (token, trigger, backfill, wait) talk to
-the api-server the way a user or CI job would.
+Each component is a subprocess in its own session (process group) with its log under
+AIRFLOW_HOME/logs/stack/. A state file (AIRFLOW_HOME/stack.json) records ports and process ids so another
+shell can ask for the status or stop the stack. The REST side lives in retrain.airflow_client.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -25,39 +26,40 @@ from typing import IO, Any
 import httpx
 import psutil
 
+from retrain.airflow_client import AirflowClient
 from retrain.errors import RetrainError
 from retrain.orchestrate import airflow_environment, airflow_home, migrate_metadata_db
 from retrain.settings import Settings
 
 ADMIN_USER = "admin"
-TERMINAL_STATES = frozenset({"success", "failed"})
+HEALTH_KEYS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
 _BIN = Path(sys.executable).parent
 
 
 @dataclass(frozen=True)
-class RunResult:
-    """Final state of one DAG run as the REST API reports it."""
+class ProcessRecord:
+    """One running component: pid plus start time, so a recycled pid is never signalled."""
 
-    dag_id: str
-    run_id: str
-    state: str
-    logical_date: str | None
-    task_states: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def succeeded(self) -> bool:
-        """True when the run ended in success."""
-        return self.state == "success"
+    name: str
+    pid: int
+    create_time: float
 
 
 @dataclass(frozen=True)
-class BackfillCreated:
-    """A backfill the api-server accepted, with the runs it queued."""
+class StackState:
+    """What `retrain stack up` recorded in AIRFLOW_HOME/stack.json."""
 
-    backfill_id: int
-    dag_id: str
-    run_ids: list[str]
+    api_url: str
+    mlflow_url: str | None
+    home: str
+    log_dir: str
+    password_file: str
+    started_at: str
+    processes: list[ProcessRecord] = field(default_factory=list)
+
+    def alive(self) -> dict[str, bool]:
+        """Component name → whether its recorded process still runs."""
+        return {p.name: _process(p) is not None for p in self.processes}
 
 
 @dataclass
@@ -67,39 +69,90 @@ class _Component:
     log: IO[bytes]
 
 
+def state_file(settings: Settings) -> Path:
+    """Where a running stack records itself for `retrain stack status|down`."""
+    return airflow_home(settings) / "stack.json"
+
+
+def read_state(settings: Settings) -> StackState | None:
+    """The recorded stack of this home, or None when none was started (or the file is unreadable)."""
+    path = state_file(settings)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        processes = [ProcessRecord(**p) for p in data.pop("processes")]
+        return StackState(**data, processes=processes)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def stop_recorded(settings: Settings, timeout: float = 30.0) -> list[str]:
+    """Stop the stack recorded for this home (from any shell); return the components that were running."""
+    state = read_state(settings)
+    if state is None:
+        return []
+    # Removing the file first tells a foreground `retrain stack up` that the stop was asked for.
+    state_file(settings).unlink(missing_ok=True)
+    running = [(r.name, _process(r)) for r in _scheduler_first(state.processes)]
+    _terminate_trees([p for _, p in running if p is not None], timeout)
+    return [name for name, p in running if p is not None]
+
+
+def _scheduler_first(records: list[ProcessRecord]) -> list[ProcessRecord]:
+    """The scheduler is signalled first so it launches no new task while the rest goes down."""
+    return sorted(records, key=lambda r: r.name != "scheduler")
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on host:port."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 class LocalStack:
-    """Start, query and stop a local Airflow stack (SQLite + LocalExecutor) for one retrain home."""
+    """Start, watch and stop a local Airflow stack (metadata DB from airflow.cfg, LocalExecutor) for one home."""
 
     def __init__(
         self,
         settings: Settings,
         port: int = 8080,
         *,
+        host: str = "127.0.0.1",
         mlflow_port: int | None = None,
         grafana_url: str | None = None,
         use_schedule: bool = True,
+        parallelism: int = 2,
         refresh_interval: int = 30,
         base_env: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
         self.port = port
+        self.host = host
         self.mlflow_port = mlflow_port
         self.grafana_url = grafana_url
         self.use_schedule = use_schedule
+        self.parallelism = parallelism
         self.refresh_interval = refresh_interval
-        # Subprocesses need PATH & co.; tests pass a filtered copy so the session's Airflow home never leaks in.
+        # Subprocesses need PATH & co.; tests pass a filtered copy so their own Airflow home never leaks in.
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.home = airflow_home(settings)
         self.log_dir = self.home / "logs" / "stack"
         self.password_file = self.home / "simple_auth_manager_passwords.json"
         self._jwt_secret = secrets.token_urlsafe(32)
+        self._api_secret = secrets.token_urlsafe(32)
         self._components: list[_Component] = []
-        self._token: str | None = None
+        self._client: AirflowClient | None = None
+        self._started_at: str | None = None
 
     @property
     def url(self) -> str:
         """Base URL of the Airflow api-server (UI and REST)."""
-        return f"http://127.0.0.1:{self.port}"
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{shown}:{self.port}"
 
     @property
     def mlflow_url(self) -> str | None:
@@ -115,17 +168,29 @@ class LocalStack:
         password: str = json.loads(self.password_file.read_text())[ADMIN_USER]
         return password
 
+    def client(self) -> AirflowClient:
+        """A REST client logged in as the admin user; its wait loops fail fast if a component died."""
+        if self._client is None:
+            self._client = AirflowClient(self.url, ADMIN_USER, self.admin_password(), alive=self.check_alive)
+        return self._client
+
     def environment(self) -> dict[str, str]:
         """Environment of every stack subprocess: the local-mode Airflow env plus stack-only overrides."""
         env = {**self.base_env, **airflow_environment(self.settings)}
         env.update(
             {
-                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                # LocalExecutor forks `parallelism` workers, each running one task process: keep it near the cores.
+                "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
+                "AIRFLOW__API__HOST": self.host,
                 "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__WORKERS": "1",
                 "AIRFLOW__API__BASE_URL": self.url,
-                # Task workers report to the execution API; a wrong URL leaves tasks hanging in `running`.
+                "AIRFLOW__API__INSTANCE_NAME": "retrain",
+                "AIRFLOW__API__SECRET_KEY": self._api_secret,
+                # Task processes report to the execution API: a wrong URL (the default is port 8080) leaves
+                # every task queued or running forever.
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-                "AIRFLOW__CORE__PARALLELISM": "2",
                 # Scheduler and api-server must sign and verify task tokens with the same secret.
                 "AIRFLOW__API_AUTH__JWT_SECRET": self._jwt_secret,
                 "AIRFLOW__CORE__AUTH_MANAGER": (
@@ -138,54 +203,83 @@ class LocalStack:
             }
         )
         if self.mlflow_url:
+            # Tasks log runs and move aliases through the server, like in the Docker stack.
+            env["RETRAIN_MLFLOW_TRACKING_URI"] = self.mlflow_url
             env["AIRFLOW__RETRAIN__MLFLOW_URL"] = self.mlflow_url
         if self.grafana_url:
             env["AIRFLOW__RETRAIN__GRAFANA_URL"] = self.grafana_url
         return env
 
-    def start(self, timeout: float = 120.0) -> None:
-        """Migrate the metadata DB if needed, start every component and wait until healthy."""
+    def start(self, timeout: float = 180.0) -> None:
+        """Migrate the metadata DB if needed, start every component, wait until healthy, record the state."""
+        running = read_state(self.settings)
+        if running is not None and any(running.alive().values()):
+            raise RetrainError(
+                f"a stack is already running for {self.settings.resolved_home} ({running.api_url}); "
+                "stop it with `retrain stack down`"
+            )
+        busy = [p for p in (self.port, self.mlflow_port) if p and not port_is_free(p, self.host)]
+        if busy:
+            raise RetrainError(f"port(s) {busy} already in use: pick others with --port / --mlflow-port")
         self.admin_password()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = self.environment()
         migrate_metadata_db(env, self.home)
         airflow = str(_BIN / "airflow")
         try:
+            if self.mlflow_port:
+                self._spawn("mlflow", _mlflow_command(self.settings, self.mlflow_port), env)
             self._spawn("api-server", [airflow, "api-server", "--port", str(self.port)], env)
             self._spawn("scheduler", [airflow, "scheduler"], env)
             self._spawn("dag-processor", [airflow, "dag-processor"], env)
-            if self.mlflow_port:
-                self._spawn("mlflow", _mlflow_command(self.settings, self.mlflow_port), env)
+            self._spawn("triggerer", [airflow, "triggerer"], env)
             self.wait_healthy(timeout)
+            self._write_state()
         except BaseException:
             self.stop()
             raise
 
-    def wait_healthy(self, timeout: float = 120.0) -> dict[str, Any]:
-        """Wait until metadatabase, scheduler and dag-processor report healthy (and MLflow answers)."""
-        wanted = ("metadatabase", "scheduler", "dag_processor")
+    def wait_healthy(self, timeout: float = 180.0) -> dict[str, Any]:
+        """Wait until every Airflow component reports healthy (and MLflow answers)."""
         health: dict[str, Any] = {}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check_alive()
+            self.check_alive()
             try:
                 health = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
                 mlflow_ok = (
                     not self.mlflow_url or httpx.get(f"{self.mlflow_url}/health", timeout=5).is_success
                 )
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):
                 health, mlflow_ok = {}, False
-            if mlflow_ok and all((health.get(k) or {}).get("status") == "healthy" for k in wanted):
+            if mlflow_ok and all((health.get(k) or {}).get("status") == "healthy" for k in HEALTH_KEYS):
                 return health
             time.sleep(1)
         raise RetrainError(
             f"Airflow stack not healthy after {timeout:.0f} s: {health}; logs in {self.log_dir}"
         )
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """Stop every component (scheduler first) with SIGTERM to its process group, then SIGKILL."""
-        for component in sorted(self._components, key=lambda c: c.name != "scheduler"):
-            _terminate_tree(component.process, timeout)
+    def check_alive(self) -> None:
+        """Raise with the log tail of the first component that exited."""
+        for component in self._components:
+            code = component.process.poll()
+            if code is not None:
+                tail = _tail(self.log_dir / f"{component.name}.log")
+                raise RetrainError(f"{component.name} exited with code {code}; last log lines:\n{tail}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop every component (scheduler first, so no new task starts) and forget the recorded state."""
+        recorded = read_state(self.settings)
+        if recorded is not None and recorded.started_at == self._started_at:
+            state_file(self.settings).unlink(missing_ok=True)
+        components = sorted(self._components, key=lambda c: c.name != "scheduler")
+        roots = []
+        for component in components:
+            with suppress(psutil.NoSuchProcess):
+                roots.append(psutil.Process(component.process.pid))
+        _terminate_trees(roots, timeout)
+        for component in components:
+            component.process.wait(timeout=timeout)
             component.log.close()
         self._components.clear()
 
@@ -198,104 +292,6 @@ class LocalStack:
     ) -> None:
         self.stop()
 
-    def token(self, username: str = ADMIN_USER, password: str | None = None) -> str:
-        """A JWT for the REST API from POST /auth/token."""
-        response = httpx.post(
-            f"{self.url}/auth/token",
-            json={"username": username, "password": password or self.admin_password()},
-            timeout=30,
-        )
-        _raise_for(response, "login")
-        token: str = response.json()["access_token"]
-        return token
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """An authenticated REST call (path under the api-server root, e.g. /api/v2/dags)."""
-        if self._token is None:
-            self._token = self.token()
-        headers = {"Authorization": f"Bearer {self._token}"}
-        return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
-
-    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict[str, Any]:
-        """Wait until the dag-processor has parsed the DAG; fail fast on an import error."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._check_alive()
-            response = self.request("GET", f"/api/v2/dags/{dag_id}")
-            if response.is_success:
-                dag: dict[str, Any] = response.json()
-                return dag
-            errors = self.request("GET", "/api/v2/importErrors").json().get("import_errors") or []
-            if errors:
-                raise RetrainError(f"DAG import errors: {[e.get('stack_trace', e) for e in errors]}")
-            time.sleep(1)
-        raise RetrainError(f"DAG {dag_id} not parsed after {timeout:.0f} s; logs in {self.log_dir}")
-
-    def unpause(self, dag_id: str) -> None:
-        """Unpause a DAG (runs of a paused DAG stay queued)."""
-        _raise_for(self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False}), "unpause")
-
-    def trigger(self, dag_id: str, day: date, conf: Mapping[str, Any] | None = None) -> str:
-        """Trigger a run for a day (logical date at midnight UTC, `date` in conf); return its run id."""
-        body = {"logical_date": _midnight(day), "conf": {"date": day.isoformat(), **(conf or {})}}
-        response = self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
-        _raise_for(response, f"trigger {dag_id} {day}")
-        run_id: str = response.json()["dag_run_id"]
-        return run_id
-
-    def backfill(self, dag_id: str, start: date, end: date, reprocess: str = "completed") -> BackfillCreated:
-        """Create a backfill (one run at a time) for start..end inclusive; return the runs it queued."""
-        body = {
-            "dag_id": dag_id,
-            "from_date": _midnight(start),
-            "to_date": _midnight(end),
-            "max_active_runs": 1,
-            "reprocess_behavior": reprocess,
-        }
-        response = self.request("POST", "/api/v2/backfills", json=body)
-        _raise_for(response, f"backfill {dag_id} {start}..{end}")
-        params = {
-            "run_type": "backfill",
-            "logical_date_gte": _midnight(start),
-            "logical_date_lte": _midnight(end),
-            "order_by": "logical_date",
-        }
-        runs = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns", params=params).json()["dag_runs"]
-        return BackfillCreated(response.json()["id"], dag_id, [r["dag_run_id"] for r in runs])
-
-    def run_state(self, dag_id: str, run_id: str) -> RunResult:
-        """Current state of a run and of its task instances."""
-        response = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-        _raise_for(response, f"get run {run_id}")
-        run = response.json()
-        tis = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()
-        states = {ti["task_id"]: str(ti["state"]) for ti in tis.get("task_instances", [])}
-        return RunResult(
-            dag_id, run_id, run["state"], run.get("logical_date"), states, run.get("duration") or 0.0
-        )
-
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0) -> RunResult:
-        """Poll a run until it succeeds or fails; raise if it is still going after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self._check_alive()
-            result = self.run_state(dag_id, run_id)
-            if result.state in TERMINAL_STATES:
-                return result
-            if time.monotonic() > deadline:
-                raise RetrainError(
-                    f"run {run_id} still {result.state} after {timeout:.0f} s: {result.task_states}"
-                )
-            time.sleep(2)
-
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
-        """A task's XCom value (task results are small JSON dicts)."""
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
-        response = self.request("GET", path, params={"deserialize": True})
-        _raise_for(response, f"xcom {task_id}")
-        value = response.json()["value"]
-        return json.loads(value) if isinstance(value, str) else value
-
     def _spawn(self, name: str, command: list[str], env: Mapping[str, str]) -> None:
         log = (self.log_dir / f"{name}.log").open("ab")
         # Own session: the whole tree can be signalled at once and Ctrl-C in a terminal reaches only us.
@@ -304,12 +300,23 @@ class LocalStack:
         )
         self._components.append(_Component(name, process, log))
 
-    def _check_alive(self) -> None:
-        for component in self._components:
-            code = component.process.poll()
-            if code is not None:
-                tail = _tail(self.log_dir / f"{component.name}.log")
-                raise RetrainError(f"{component.name} exited with code {code}; last log lines:\n{tail}")
+    def _write_state(self) -> None:
+        self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        records = [
+            ProcessRecord(c.name, c.process.pid, psutil.Process(c.process.pid).create_time())
+            for c in self._components
+        ]
+        state = StackState(
+            api_url=self.url,
+            mlflow_url=self.mlflow_url,
+            home=str(self.settings.resolved_home),
+            log_dir=str(self.log_dir),
+            password_file=str(self.password_file),
+            started_at=self._started_at,
+            processes=records,
+        )
+        path = state_file(self.settings)
+        path.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
 
 
 def _mlflow_command(settings: Settings, port: int) -> list[str]:
@@ -329,30 +336,38 @@ def _mlflow_command(settings: Settings, port: int) -> list[str]:
     ]
 
 
-def _terminate_tree(process: subprocess.Popen[bytes], timeout: float) -> None:
-    """SIGTERM the process group, SIGKILL what is left; task runners sit in their own groups, so track pids."""
+def _process(record: ProcessRecord) -> psutil.Process | None:
+    """The recorded process if it still runs (same pid and start time)."""
     try:
-        tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+        process = psutil.Process(record.pid)
+        if abs(process.create_time() - record.create_time) < 0.01 and process.is_running():
+            return process
     except psutil.NoSuchProcess:
-        tree = []
-    with suppress(ProcessLookupError, psutil.NoSuchProcess):
-        os.killpg(process.pid, signal.SIGTERM)
+        pass
+    return None
+
+
+def _terminate_trees(roots: list[psutil.Process], timeout: float) -> None:
+    """SIGTERM each root's process group and every descendant (task processes start their own groups),
+    all at once so shutdowns overlap, then SIGKILL whatever is left after `timeout` seconds."""
+    tree: list[psutil.Process] = []
+    for root in roots:
+        with suppress(psutil.NoSuchProcess):
+            tree += [root, *root.children(recursive=True)]
+    for root in roots:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(root.pid, signal.SIGTERM)
+    for member in tree:
+        with suppress(psutil.NoSuchProcess):
+            member.terminate()
     _, alive = psutil.wait_procs(tree, timeout=timeout)
     for leftover in alive:
-        with suppress(ProcessLookupError, psutil.NoSuchProcess):
+        with suppress(psutil.NoSuchProcess):
             leftover.kill()
-    with suppress(ProcessLookupError, psutil.NoSuchProcess):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=timeout)
-
-
-def _midnight(day: date) -> str:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC).isoformat()
-
-
-def _raise_for(response: httpx.Response, action: str) -> None:
-    if not response.is_success:
-        raise RetrainError(f"Airflow API {action}: HTTP {response.status_code} {response.text[:500]}")
+    for root in roots:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(root.pid, signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=5)
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -1,9 +1,11 @@
 """Realized performance: the day's prediction log joined to its actuals, RMSE/WAPE pushed, email on decay.
 
-Actuals of day D are the target column of ``curated/date=D`` (the day's sales land with the next drop),
-joined on the date and entity keys. When an entity was asked for several times, its latest prediction
-(by timestamp) counts. The degradation threshold is the promotion gate's ``gates.max_wape``: a model
-serving worse than the WAPE it had to beat to be promoted is worth an email.
+Actuals of day D are read from ``actuals/date=D/`` when a feed lands them there (Parquet or CSV files
+with the date, entity keys and target columns), else from the target column of ``curated/date=D``
+(in the default feed the day's sales arrive with the day's drop). They are joined on the date and
+entity keys; when an entity was asked for several times, its latest prediction (by timestamp) counts.
+The degradation threshold is the promotion gate's ``gates.max_wape``: a model serving worse than the
+WAPE it had to beat to be promoted is worth an email (and the RealizedPerformanceDegraded alert).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, computed_field
 
+from retrain.drift_alerts import NOT_CONFIGURED, mail_settings, push_registry
 from retrain.errors import DataMissingError, RetrainError
-from retrain.layout import DatasetLayout
+from retrain.layout import DatasetLayout, partition_name
 from retrain.metrics import Metrics, regression_metrics
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
@@ -35,6 +38,7 @@ class RealizedPerformance(BaseModel):
 
     dataset: str
     day: date
+    actuals_source: str
     logged_rows: int
     evaluated_rows: int
     unmatched_rows: int
@@ -44,6 +48,7 @@ class RealizedPerformance(BaseModel):
     max_wape: float | None
     pushed: bool = False
     emailed_to: str | None = None
+    notes: tuple[str, ...] = ()
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -64,6 +69,33 @@ def read_prediction_log(layout: DatasetLayout, day: date) -> pd.DataFrame | None
     if not files:
         return None
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+def actual_files(layout: DatasetLayout, day: date) -> list[Path]:
+    """Files landed under ``actuals/date=D/`` (Parquet or CSV), sorted."""
+    folder = layout.actuals / partition_name(day)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".parquet", ".csv") and p.is_file())
+
+
+def read_actuals(layout: DatasetLayout, spec: DatasetSpec, day: date) -> tuple[pd.DataFrame, str]:
+    """The day's actuals (date, keys, target) and where they came from; DataMissingError when none."""
+    columns = [spec.timestamp_column, *spec.entity_keys, spec.target]
+    landed = actual_files(layout, day)
+    if landed:
+        parts = [
+            pd.read_parquet(f, columns=columns) if f.suffix == ".parquet" else pd.read_csv(f, usecols=columns)
+            for f in landed
+        ]
+        return pd.concat(parts, ignore_index=True), str(landed[0].parent)
+    curated = layout.curated_file(day)
+    if curated.is_file():
+        return pd.read_parquet(curated, columns=columns), str(curated)
+    raise DataMissingError(
+        f"no actuals for {day} yet: neither {layout.actuals / partition_name(day)} nor {curated} "
+        "(published by retrain_daily) exists"
+    )
 
 
 def _day_key(values: pd.Series) -> pd.Series:
@@ -104,11 +136,8 @@ def measure_realized(
         raise DataMissingError(
             f"no prediction log for {day} under {layout.predictions_partition(day)}: nothing was served"
         )
-    actuals = layout.curated_file(day)
-    if not actuals.is_file():
-        raise DataMissingError(f"no actuals for {day} yet: {actuals} is published by retrain_daily")
-    curated = pd.read_parquet(actuals, columns=[spec.timestamp_column, *spec.entity_keys, spec.target])
-    joined, unmatched, superseded = join_actuals(logged, curated, spec)
+    actuals, source = read_actuals(layout, spec, day)
+    joined, unmatched, superseded = join_actuals(logged, actuals, spec)
     if joined.empty:
         raise RetrainError(
             f"none of the {len(logged)} predictions logged for {day} matches an actual on "
@@ -118,6 +147,7 @@ def measure_realized(
     result = RealizedPerformance(
         dataset=spec.name,
         day=day,
+        actuals_source=source,
         logged_rows=len(logged),
         evaluated_rows=len(joined),
         unmatched_rows=unmatched,
@@ -126,7 +156,9 @@ def measure_realized(
         metrics=regression_metrics(joined[ACTUAL_COLUMN], joined[PREDICTION_COLUMN]),
         max_wape=spec.gates.max_wape,
     )
-    result = result.model_copy(update={"pushed": push_realized_metrics(settings, result)})
+    not_pushed = push_realized_metrics(settings, result)
+    notes = (not_pushed,) if not_pushed and not_pushed != NOT_CONFIGURED else ()
+    result = result.model_copy(update={"pushed": not_pushed is None, "notes": notes})
     if notify and result.degraded:
         result = result.model_copy(update={"emailed_to": email_degraded(settings, result)})
     log.info(
@@ -142,17 +174,14 @@ def measure_realized(
     return result
 
 
-def push_realized_metrics(settings: Settings, result: RealizedPerformance) -> bool:
-    """Push model_realized_rmse/wape (job retrain_drift, stage actuals); False when no Pushgateway."""
+def push_realized_metrics(settings: Settings, result: RealizedPerformance) -> str | None:
+    """Push model_realized_rmse/wape (job retrain_drift, stage actuals); None when pushed, else why not."""
     if not settings.pushgateway_url:
         log.info("no pushgateway configured (RETRAIN_PUSHGATEWAY_URL); realized metrics not pushed")
-        return False
-    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
-
-    from retrain.drift_alerts import PUSH_JOB, grouping_key
+        return NOT_CONFIGURED
+    from prometheus_client import CollectorRegistry, Gauge
 
     registry = CollectorRegistry()
-    labels = {"dataset": result.dataset}
     for name, help_text, value in (
         (
             "model_realized_rmse",
@@ -166,14 +195,8 @@ def push_realized_metrics(settings: Settings, result: RealizedPerformance) -> bo
         ),
         ("model_realized_rows", "Predictions joined to actuals on the last day.", result.evaluated_rows),
     ):
-        Gauge(name, help_text, ["dataset"], registry=registry).labels(**labels).set(value)
-    push_to_gateway(
-        settings.pushgateway_url,
-        job=PUSH_JOB,
-        grouping_key=grouping_key(result.dataset, ACTUALS_STAGE),
-        registry=registry,
-    )
-    return True
+        Gauge(name, help_text, ["dataset"], registry=registry).labels(dataset=result.dataset).set(value)
+    return push_registry(settings, registry, ACTUALS_STAGE, result.dataset)
 
 
 def email_degraded(settings: Settings, result: RealizedPerformance) -> str:
@@ -202,4 +225,4 @@ def email_degraded(settings: Settings, result: RealizedPerformance) -> str:
         "allows. Check the drift report of the same day and consider a retrain or a rollback.</p>"
         f'<table border="1" cellpadding="4" cellspacing="0">{rows}</table>'
     )
-    return send_email(settings, subject, body)
+    return send_email(mail_settings(settings), subject, body)

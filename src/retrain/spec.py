@@ -128,6 +128,10 @@ class DriftSpec(_Strict):
 
     share_threshold: float = Field(default=0.3, gt=0, le=1)
     feature_threshold: float = Field(default=0.1, gt=0, description="Per-feature drift score threshold.")
+    feature_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per-column overrides of feature_threshold (e.g. a seasonal weather column).",
+    )
     key_features: list[str] = Field(default_factory=list)
     sample_cap: int = Field(default=100_000, ge=1000)
     trigger_retrain: bool = False
@@ -180,8 +184,12 @@ class DatasetSpec(_Strict):
         if both:
             raise ValueError(f"columns cannot be both numeric and categorical features: {sorted(both)}")
         missing_drift = [c for c in self.drift.key_features if c not in declared]
+        missing_drift += [c for c in self.drift.feature_thresholds if c not in declared | {"prediction"}]
+        bad_thresholds = {c: t for c, t in self.drift.feature_thresholds.items() if not t > 0}
+        if bad_thresholds:
+            raise ValueError(f"drift.feature_thresholds must be positive: {bad_thresholds}")
         if missing_drift:
-            raise ValueError(f"drift.key_features names columns not declared under columns: {missing_drift}")
+            raise ValueError(f"drift names columns not declared under columns: {missing_drift}")
         return self
 
     @property

@@ -4,13 +4,12 @@ Alertmanager (committed config rendered by render-config.sh) mailing a local SMT
 
 from __future__ import annotations
 
+import itertools
 import os
-import random
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from email import message_from_bytes, policy
@@ -18,10 +17,11 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from aiosmtpd.controller import Controller
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, push_to_gateway, start_http_server
+from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
 from retrain.publish import PipelineReport, push_pipeline_metrics
 from retrain.settings import REPO_ROOT, Settings
@@ -116,69 +116,41 @@ def alertmanager_for(tmp_path: Path) -> Iterator[Callable[..., LocalServer]]:
         yield start
 
 
-def _fake_serving_registry() -> tuple[CollectorRegistry, Any]:
-    """The serving metric families (names, types, labels of the contract) and a traffic generator."""
-    registry = CollectorRegistry()
-    predictions = Counter(
-        "model_predictions", "Predictions.", ["model_version", "endpoint", "status"], registry=registry
-    )
-    latency = Histogram("model_prediction_latency_seconds", "Latency.", ["endpoint"], registry=registry)
-    values = Histogram(
-        "model_prediction_value",
-        "Predicted values.",
-        buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, float("inf")),
-        registry=registry,
-    )
-    Gauge("model_info", "Loaded model.", ["name", "version", "run_id"], registry=registry).labels(
-        DATASET, "3", "0123abcd"
-    ).set(1)
-    reloads = Counter("model_reloads", "Reloads.", ["result"], registry=registry)
-    reloads.labels("success").inc()
-    reloads.labels("failure")
-    Gauge("model_last_reload_timestamp_seconds", "Last reload.", registry=registry).set(time.time())
-    Gauge("model_registry_up", "Registry reachable.", registry=registry).set(1)
-    Counter("prediction_log_write_errors", "Log write errors.", registry=registry)
-    rng = random.Random(7)
-    tick = [0]
-
-    def one_request() -> None:
-        tick[0] += 1
-        endpoint = "predict_batch" if tick[0] % 5 == 0 else "predict"
-        status = "503" if tick[0] % 29 == 0 else "422" if tick[0] % 11 == 0 else "200"
-        predictions.labels("3", endpoint, status).inc()
-        latency.labels(endpoint).observe(rng.uniform(0.005, 0.3))
-        if status == "200":
-            values.observe(rng.gammavariate(2.0, 8.0))
-
-    return registry, one_request
-
-
 @pytest.fixture(scope="session")
-def serving_metrics_target() -> Iterator[str]:
-    """host:port of a live endpoint exposing the serving metric families at /metrics, with traffic flowing.
+def serving_metrics_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """host:port of the real prediction service, with traffic flowing, for Prometheus to scrape.
 
-    The real FastAPI service is being written elsewhere; until it lands this serves the contract's
-    metric names with prometheus_client's start_http_server, fed by a thread that keeps observing
-    requests (rates need increasing counters). Switch to the real server here (start it, keep sending
-    requests, including a 422 and a 503) and every dashboard test runs against it unchanged.
+    A small retail model is trained and registered in a real MLflow SQLite store (the serving tests'
+    world, one version), `uvicorn serving.main:app` serves it, and a thread keeps posting requests:
+    single rows, batches and an invalid row now and then (a 422), so every serving family moves.
     """
-    registry, one_request = _fake_serving_registry()
-    server, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+    from serving.launcher import running_server
+    from tests.serving.world import RUN_DAYS, build_world, request_rows, server_env
+
+    home = tmp_path_factory.mktemp("monitoring-serving")
+    world = build_world(home / "world", run_days=RUN_DAYS[:1])
+    rows = request_rows(world, 1, n=40, seed=7)
+    requests: list[tuple[str, dict[str, Any]]] = [("/predict", row) for row in rows]
+    requests += [("/predict/batch", {"rows": rows[:10]}), ("/predict", {**rows[0], "price": -1.0})]
     stop = threading.Event()
 
-    def traffic() -> None:
-        while not stop.wait(0.02):
-            one_request()
+    with running_server(server_env(world.settings), home / "server.log", ready_path="/ready") as server:
 
-    generator = threading.Thread(target=traffic, daemon=True)
-    generator.start()
-    try:
-        yield f"127.0.0.1:{server.server_port}"
-    finally:
-        stop.set()
-        generator.join(timeout=5)
-        server.shutdown()
-        thread.join(timeout=5)
+        def traffic() -> None:
+            with httpx.Client(base_url=server.base_url, timeout=10.0) as client:
+                for path, body in itertools.cycle(requests):
+                    if stop.wait(0.02):
+                        return
+                    with suppress(httpx.HTTPError):
+                        client.post(path, json=body)
+
+        generator = threading.Thread(target=traffic, daemon=True)
+        generator.start()
+        try:
+            yield server.base_url.removeprefix("http://")
+        finally:
+            stop.set()
+            generator.join(timeout=15)
 
 
 def push_pipeline_and_drift(pushgateway: str) -> None:

@@ -11,10 +11,10 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import API_KEY, ServingWorld, request_rows
 
 from retrain.feature_snapshot import online_features
 from retrain.tracking import configure_mlflow
+from tests.serving.world import API_KEY, ServingWorld, request_rows
 
 
 def test_predictions_match_mlflow_pyfunc(serving_world: ServingWorld, client: httpx.Client) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ServingWorld, fast_spec_data, request_rows
 
 from retrain.feature_maths import fit_vocabulary
 from retrain.feature_snapshot import build_snapshot, online_features
@@ -19,6 +18,7 @@ from retrain.tracking import load_forecast_model
 from serving.features import OnlineFeatureBuilder
 from serving.predictor import FastPredictor
 from serving.schemas import build_request_schema
+from tests.serving.world import ServingWorld, fast_spec_data, request_rows
 
 
 def _columns(rows: list[dict[str, Any]], spec: DatasetSpec) -> tuple[dict[str, list[Any]], list[date]]:

@@ -2,49 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import numpy as np
-from conftest import ServingWorld, request_rows, server_env
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.parser import text_string_to_metric_families
 
 from serving.launcher import free_port, start_process
 from serving.metrics import observe_many
+from tests.serving.scrape import promtool_check, scrape, value
+from tests.serving.world import ServingWorld, request_rows, server_env
 
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-# Registers `retrain serve` on the CLI if the CLI does not have it yet, then runs the CLI.
-_CLI = (
-    "import sys; from retrain.cli import app, main; from retrain import cli_serve\n"
-    "if not any(c.callback is cli_serve.serve for c in app.registered_commands): app.command()(cli_serve.serve)\n"
-    "sys.exit(main())"
-)
-
-
-def scrape(client: httpx.Client) -> Samples:
-    """Every sample of /metrics, keyed by name and sorted labels."""
-    text = client.get("/metrics").text
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    """One sample (0 when absent)."""
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
-    """`promtool check metrics` on an exposition text."""
-    return subprocess.run(
-        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60, check=False
-    )
+# `retrain serve` as the console script runs it.
+_CLI = "from retrain.cli import main; main()"
 
 
 def test_metrics_pass_promtool_and_counters_move(serving_world: ServingWorld, client: httpx.Client) -> None:

@@ -1,15 +1,28 @@
-"""Factories for the real-Airflow-stack tests: a small simulated history in a throw-away home, free ports."""
+"""Helpers for the real-Airflow-stack tests: a small simulated history in a throw-away home, free ports,
+process-leak checks, and a headless Chromium driven over the DevTools protocol."""
 
 from __future__ import annotations
 
+import base64
+import itertools
+import json
+import os
 import shutil
+import signal
 import socket
-from collections.abc import Mapping
+import subprocess
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
+import psutil
 import yaml
+from websockets.sync.client import ClientConnection, connect
 
 from retrain.layout import DatasetLayout
 from retrain.settings import REPO_ROOT, Settings
@@ -74,3 +87,130 @@ def prepare_history(
 def subprocess_base_env(environ: Mapping[str, str]) -> dict[str, str]:
     """The parent environment without Airflow/retrain variables: the stack sets its own, for itself only."""
     return {k: v for k, v in environ.items() if not k.startswith(("AIRFLOW", "RETRAIN_"))}
+
+
+def stack_processes(airflow_home: Path) -> list[psutil.Process]:
+    """Every live process started for this Airflow home (components, workers, task processes, MLflow)."""
+    found = []
+    for process in psutil.process_iter():
+        with suppress(psutil.Error):
+            if process.status() != psutil.STATUS_ZOMBIE and process.environ().get("AIRFLOW_HOME") == str(
+                airflow_home
+            ):
+                found.append(process)
+    return found
+
+
+def listening(ports: Iterable[int]) -> list[int]:
+    """The ports of `ports` something still listens on."""
+    wanted = set(ports)
+    return sorted(
+        {
+            c.laddr.port
+            for c in psutil.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port in wanted
+        }
+    )
+
+
+def kill_all(processes: Iterable[psutil.Process]) -> None:
+    """SIGKILL a leftover set of processes and reap them (test teardown safety net)."""
+    processes = list(processes)
+    for process in processes:
+        with suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(processes, timeout=10)
+
+
+class CdpPage:
+    """One headless Chromium tab driven over the DevTools protocol (what Playwright does, minus the library)."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self._socket = socket
+        self._ids = itertools.count(1)
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """Send one DevTools command and return its result (events in between are skipped)."""
+        command_id = next(self._ids)
+        self._socket.send(json.dumps({"id": command_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self._socket.recv(timeout=60))
+            if message.get("id") == command_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                result: dict[str, Any] = message.get("result", {})
+                return result
+
+    def set_cookie(self, url: str, name: str, value: str) -> None:
+        """Store a cookie for a URL, as a login response would."""
+        assert self.call("Network.setCookie", url=url, name=name, value=value).get("success")
+
+    def open(self, url: str) -> None:
+        """Navigate the tab."""
+        self.call("Page.navigate", url=url)
+
+    def text(self) -> str:
+        """The rendered text of the page (after JavaScript ran)."""
+        result = self.call("Runtime.evaluate", expression="document.body.innerText", returnByValue=True)
+        return str(result["result"].get("value") or "")
+
+    def wait_for_text(self, *needles: str, timeout: float = 45.0) -> str:
+        """Poll the rendered text until it contains every needle; return it (raise with it otherwise)."""
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.text()
+            if all(n in text for n in needles):
+                return text
+            time.sleep(0.5)
+        raise AssertionError(f"page never showed {needles}; it shows:\n{text[:2000]}")
+
+    def screenshot(self, path: Path) -> Path:
+        """Save a PNG of the viewport."""
+        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+        return path
+
+
+@contextmanager
+def chromium_page(profile: Path, width: int = 1400, height: int = 900) -> Iterator[CdpPage]:
+    """A headless Debian `chromium` with one blank tab; the browser is killed on exit."""
+    binary = shutil.which("chromium")
+    assert binary, "chromium is not installed: run scripts/system-deps.sh"
+    port = free_port()
+    browser = subprocess.Popen(
+        [
+            binary,
+            "--headless",
+            "--no-sandbox",  # tests run as root in a container
+            "--disable-gpu",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            f"--remote-debugging-port={port}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        socket_url = _page_socket(port, browser)
+        with connect(socket_url, max_size=64 * 2**20) as socket:
+            yield CdpPage(socket)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(browser.pid, signal.SIGKILL)
+        browser.wait(timeout=30)
+
+
+def _page_socket(port: int, browser: subprocess.Popen[bytes], timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert browser.poll() is None, f"chromium exited with code {browser.returncode}"
+        with suppress(httpx.HTTPError, ValueError):
+            targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=2).json()
+            pages = [t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page"]
+            if pages:
+                return str(pages[0])
+        time.sleep(0.2)
+    raise AssertionError("chromium's DevTools endpoint never answered")

@@ -1,14 +1,14 @@
-"""Factories for the drift and realized-performance tests: a home with curated history, a production
-model trained on part of it through the real stages, and prediction logs in the serving format.
+"""Factories for the drift and realized-performance tests: a home with simulated curated history, a
+production model trained and promoted by the real retrain_daily DAG, and prediction logs in the
+format serving writes (serving/prediction_log.py).
 
-The world is built once per test session (it costs ~20 s) under the session's scratch directory;
-tests share it, so each test uses its own days for anything it writes.
+Timeline: curated START..LAST_DAY; retrain_daily runs on TRAIN_END (first model → production);
+prices go up 30 % from PRICE_SHIFT_DAY (simulate.py's ``price_shift`` drift kind).
 """
 
 from __future__ import annotations
 
-import functools
-import os
+import shutil
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,74 +22,84 @@ from retrain.layout import DatasetLayout
 from retrain.settings import REPO_ROOT, Settings
 from retrain.simulate import read_truth
 from retrain.spec import DatasetSpec, load_spec
-from tests.utils.sim import simulate_into
 
 START = date(2026, 1, 2)  # after New Year: no holiday inside the training window
-TRAIN_END = date(2026, 2, 26)  # a Thursday; the production model is trained on START..TRAIN_END
-PRICE_SHIFT_DAY = date(2026, 3, 12)  # a Thursday; prices stay shifted from here on
+TRAIN_END = date(2026, 2, 26)  # retrain_daily trains the production model on START..TRAIN_END
+PRICE_SHIFT_DAY = date(2026, 3, 12)  # prices stay shifted from here on
 LAST_DAY = date(2026, 3, 14)
 N_STORES, N_ITEMS = 20, 50  # 1,000 rows a day: enough for stable drift scores
-TRAIN_ROUNDS = 40
+TRAIN_ROUNDS = 60
 
 
 @dataclass(frozen=True)
 class DriftWorld:
-    """Simulated curated days START..LAST_DAY and a production model trained up to TRAIN_END."""
+    """Simulated curated days START..LAST_DAY under a home, with its own spec and GX context."""
 
-    home: Path
+    root: Path
     settings: Settings
     spec: DatasetSpec
     layout: DatasetLayout
-    version: int
 
-    def spec_file(self, trigger_retrain: bool = False) -> Path:
-        """The default spec as a file under the home, optionally with drift.trigger_retrain on."""
-        data = yaml.safe_load((REPO_ROOT / "config" / "retail_demand.yaml").read_text(encoding="utf-8"))
-        data["drift"]["trigger_retrain"] = trigger_retrain
-        path = self.home / f"spec-trigger-{str(trigger_retrain).lower()}.yaml"
+    def env(self) -> dict[str, str]:
+        """RETRAIN_* variables that point tasks (which build Settings() from the environment) here."""
+        return {
+            "RETRAIN_HOME": str(self.settings.resolved_home),
+            "RETRAIN_SPEC": str(self.settings.spec),
+            "RETRAIN_GX_ROOT": str(self.settings.gx_root),
+        }
+
+    def spec_with(self, name: str, **drift: object) -> Path:
+        """A copy of this world's spec file with some drift settings changed (e.g. trigger_retrain)."""
+        data = yaml.safe_load(self.settings.spec.read_text(encoding="utf-8"))
+        data["drift"].update(drift)
+        path = self.root / f"spec-{name}.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         return path
 
 
-@functools.cache
-def drift_world() -> DriftWorld:
-    """Build (once per session) the simulated history, curated partitions and production model."""
-    from retrain import features, ingest, train
-    from retrain.registry import ModelRegistry
-    from retrain.simulate import Injection
+@dataclass(frozen=True)
+class TrainedWorld:
+    """The world and the production version retrain_daily promoted in it."""
 
-    home = Path(os.environ["RETRAIN_TEST_SESSION_HOME"]) / "drift-world"
+    world: DriftWorld
+    version: int
+
+
+def build_drift_world(root: Path) -> DriftWorld:
+    """Simulate START..LAST_DAY with the price shift and publish START..TRAIN_END-1 to curated/."""
+    from retrain.simulate import Injection
+    from tests.utils.sim import sim_config
+
+    root.mkdir(parents=True, exist_ok=True)
+    gx_root = root / "gx"
+    shutil.copytree(REPO_ROOT / "gx", gx_root, ignore=shutil.ignore_patterns("uncommitted"))
+    data = yaml.safe_load((REPO_ROOT / "config" / "retail_demand.yaml").read_text(encoding="utf-8"))
+    data["training"]["num_boost_round"] = TRAIN_ROUNDS
+    spec_file = root / "spec.yaml"
+    spec_file.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    settings = Settings(home=root / "var", gx_root=gx_root, spec=spec_file)
+    spec = load_spec(spec_file)
+    layout = DatasetLayout.for_spec(settings, spec)
+    from retrain.simulate import write_simulation
+
     days = (LAST_DAY - START).days + 1
-    settings, spec, layout, _ = simulate_into(
-        home,
-        START,
-        days,
-        n_stores=N_STORES,
-        n_items=N_ITEMS,
-        drifts=[Injection("price_shift", PRICE_SHIFT_DAY)],
+    config = sim_config(
+        START, days, N_STORES, N_ITEMS, seed=settings.seed, drifts=[Injection("price_shift", PRICE_SHIFT_DAY)]
     )
-    for offset in range(days):
-        day = START + timedelta(days=offset)
+    write_simulation(layout, spec, config)
+    publish_days(settings, spec, START, TRAIN_END - timedelta(days=1))
+    return DriftWorld(root, settings, spec, layout)
+
+
+def publish_days(settings: Settings, spec: DatasetSpec, first: date, last: date) -> None:
+    """Stage and publish landing drops to curated/ directly (validation is retrain_daily's business)."""
+    from retrain import ingest
+
+    day = first
+    while day <= last:
         ingest.stage_batch(settings, spec, day)
         ingest.publish_batch(settings, spec, day)
-    features.run(settings, spec, TRAIN_END)
-    quick = spec.model_copy(
-        update={"training": spec.training.model_copy(update={"num_boost_round": TRAIN_ROUNDS})}
-    )
-    trained = train.run(settings, quick, TRAIN_END)
-    registry = ModelRegistry(settings, spec.model_name)
-    version = registry.register(
-        trained.model_uri,
-        trained.run_id,
-        {
-            "data_start": trained.data_start.isoformat(),
-            "data_end": trained.data_end.isoformat(),
-            "run_date": trained.day.isoformat(),
-            "holdout_start": trained.holdout_start.isoformat(),
-        },
-    )
-    registry.promote(version, actor="tests", reason="drift test world")
-    return DriftWorld(home, settings, spec, layout, version)
+        day += timedelta(days=1)
 
 
 def served_rows(world: DriftWorld, day: date, factor: float = 1.0) -> pd.DataFrame:
@@ -106,7 +116,9 @@ def served_rows(world: DriftWorld, day: date, factor: float = 1.0) -> pd.DataFra
     return served.assign(prediction=served.pop("expected") * factor)
 
 
-def write_prediction_log(world: DriftWorld, day: date, rows: pd.DataFrame, parts: int = 2) -> list[Path]:
+def write_prediction_log(
+    world: DriftWorld, day: date, rows: pd.DataFrame, model_version: int, parts: int = 2
+) -> list[Path]:
     """Write rows as serving does: predictions/date=D/part-*.parquet with serving's log schema."""
     from serving.prediction_log import log_schema
     from serving.schemas import request_fields
@@ -115,10 +127,10 @@ def write_prediction_log(world: DriftWorld, day: date, rows: pd.DataFrame, parts
     schema = log_schema(spec, list(request_fields(spec)))
     frame = rows.copy()
     frame[spec.timestamp_column] = pd.to_datetime(frame[spec.timestamp_column]).dt.date
-    start = pd.Timestamp(day, tz="UTC") + pd.Timedelta(hours=6)
+    start = pd.Timestamp(day, tz="UTC") - pd.Timedelta(hours=6)  # forecasts are asked the evening before
     frame["timestamp"] = [start + pd.Timedelta(seconds=i) for i in range(len(frame))]
     frame["request_id"] = [f"req-{i // 10}" for i in range(len(frame))]
-    frame["model_version"] = world.version
+    frame["model_version"] = model_version
     frame["known_entity"] = True
     frame["endpoint"] = "/predict/batch"
     folder = world.layout.predictions_partition(day)
@@ -132,3 +144,26 @@ def write_prediction_log(world: DriftWorld, day: date, rows: pd.DataFrame, parts
         pq.write_table(table, path)
         paths.append(path)
     return paths
+
+
+def pushed_samples(pushgateway_url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample the Pushgateway exposes, keyed by (metric name, labels)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{pushgateway_url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = float(sample.value)
+    return samples
+
+
+def pushed_value(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float | None:
+    """The value of the one sample of ``name`` whose labels are exactly job=retrain_drift plus ``labels``."""
+    wanted = frozenset({"job": "retrain_drift", "instance": "", **labels}.items())
+    return samples.get((name, wanted))

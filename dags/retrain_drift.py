@@ -1,0 +1,107 @@
+"""
+### retrain_drift — daily drift and realized-performance checks of the production model
+
+`wait_for_curated` + `wait_for_predictions` → `drift` and `realized` → `signal_retrain`, one run per day D.
+
+* **wait_for_curated** (sensor, reschedule mode: frees its worker slot between pokes every 10 min, fails
+  after 12 h) waits for `curated/date=D/`, which retrain_daily publishes. Without it nothing can be checked.
+* **wait_for_predictions** (sensor, reschedule mode) waits for serving's prediction log of D for at most
+  `predictions_wait_minutes` (param, default 60) after the run starts, then lets the run go on with
+  **input drift only**: a day nobody asked forecasts for still gets checked.
+* **drift** runs Evidently's `DataDriftPreset` on the day's curated batch and, when there is a prediction
+  log, on the served inputs and predictions, each against the production version's training reference
+  (sampled with a fixed seed above `drift.sample_cap`). HTML reports go to `reports/drift/date=D/` and
+  to the production run in MLflow; `model_feature_drift_score{feature}` and `model_drift_share` go to the
+  Pushgateway. When the drift share or a key feature reaches the spec's thresholds it emails the summary
+  table with the reports attached (SMTP when configured, else the local maildir).
+* **realized** joins the day's actuals to the prediction log and pushes `model_realized_rmse` and
+  `model_realized_wape`; WAPE above `gates.max_wape` emails. Skipped when nothing was served.
+* **signal_retrain** updates the `retrain_drift_detected` Asset when drift alerted and the spec sets
+  `drift.trigger_retrain`; a DAG scheduled on that Asset (retrain_daily) then runs. Skipped otherwise.
+
+Manual runs: set the `date` param (YYYY-MM-DD); `email=false` checks without emailing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task
+
+from retrain.notify import failure_notifier  # light: imports neither Evidently nor MLflow
+
+DRIFT_ASSET = Asset(name="retrain_drift_detected", uri="retrain://drift/detected")
+
+
+@dag(
+    dag_id="retrain_drift",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["retrain", "monitoring", "drift"],
+    default_args={
+        "owner": "mlops",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+        "on_failure_callback": failure_notifier(),
+    },
+    params={
+        "date": Param(
+            None, type=["null", "string"], format="date", description="Run date (default: data interval)."
+        ),
+        "email": Param(
+            True, type="boolean", description="Email when drift or degraded performance is found."
+        ),
+        "predictions_wait_minutes": Param(
+            60, type="integer", minimum=0, description="How long to wait for the prediction log of the day."
+        ),
+    },
+)
+def retrain_drift() -> None:
+    """Wire the monitoring tasks; every body is one call into retrain.drift_tasks."""
+
+    @task.sensor(poke_interval=timedelta(minutes=10), timeout=timedelta(hours=12), mode="reschedule")
+    def wait_for_curated(**context: object) -> object:
+        from retrain import drift_tasks
+
+        return drift_tasks.curated_ready(context)
+
+    @task.sensor(
+        poke_interval=timedelta(minutes=5), timeout=timedelta(hours=24), mode="reschedule", soft_fail=True
+    )
+    def wait_for_predictions(**context: object) -> object:
+        from retrain import drift_tasks
+
+        return drift_tasks.predictions_ready(context)
+
+    @task(trigger_rule="none_failed")
+    def drift(**context: object) -> dict[str, object]:
+        from retrain import drift_tasks
+
+        return drift_tasks.drift_task(context)
+
+    @task(trigger_rule="none_failed")
+    def realized(**context: object) -> dict[str, object]:
+        from retrain import drift_tasks
+
+        return drift_tasks.realized_task(context)
+
+    @task(outlets=[DRIFT_ASSET])
+    def signal_retrain(checked: dict[str, object], **context: object) -> dict[str, object]:
+        from retrain import drift_tasks
+
+        return drift_tasks.signal_retrain_task(context, checked, DRIFT_ASSET)
+
+    waits = [wait_for_curated(), wait_for_predictions()]
+    checked = drift()
+    waits >> checked
+    waits >> realized()
+    signal_retrain(checked)
+
+
+retrain_drift()
