@@ -16,7 +16,7 @@ class ServingSettings(Settings):
     """Settings of the prediction service; every field can be set as RETRAIN_<FIELD>."""
 
     model_config = SettingsConfigDict(
-        env_prefix="RETRAIN_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="RETRAIN_", extra="ignore", populate_by_name=True
     )
 
     serving_host: str = Field(default="127.0.0.1", description="Interface `retrain serve` binds.")

@@ -13,7 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class Settings(BaseSettings):
     """Pipeline settings; every field can be set as RETRAIN_<FIELD> (e.g. RETRAIN_HOME)."""
 
-    model_config = SettingsConfigDict(env_prefix="RETRAIN_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RETRAIN_", extra="ignore")
 
     home: Path = Field(default=Path("var"), description="Root of all local data, models and reports.")
     spec: Path = Field(
