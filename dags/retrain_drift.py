@@ -17,7 +17,9 @@
 * **realized** joins the day's actuals to the prediction log and pushes `model_realized_rmse` and
   `model_realized_wape`; WAPE above `gates.max_wape` emails. Skipped when nothing was served.
 * **signal_retrain** updates the `retrain_drift_detected` Asset when drift alerted and the spec sets
-  `drift.trigger_retrain`; a DAG scheduled on that Asset (retrain_daily) then runs. Skipped otherwise.
+  `drift.trigger_retrain` (the event's extra carries the date and the alert reasons). retrain_daily stays
+  on its daily schedule; a DAG scheduled on this Asset (e.g. an on-demand retrain) runs on drift. Skipped
+  otherwise.
 
 Manual runs: set the `date` param (YYYY-MM-DD); `email=false` checks without emailing.
 """

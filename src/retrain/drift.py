@@ -22,14 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from retrain.drift_alerts import (
-    DriftAlert,
-    DriftKind,
-    DriftSummary,
-    alert_on_drift,
-    clear_prediction_drift_metrics,
-    publish_summary,
-)
+from retrain.drift_alerts import DriftAlert, DriftKind, DriftSummary, alert_on_drift, publish_summary
+from retrain.drift_metrics import clear_prediction_drift_metrics
 from retrain.drift_report import DriftComparison, compare_frames
 from retrain.errors import DataMissingError, RetrainError
 from retrain.layout import DatasetLayout

@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from retrain.drift_alerts import NOT_CONFIGURED, mail_settings, push_registry
+from retrain.drift_alerts import mail_settings
+from retrain.drift_metrics import NOT_CONFIGURED, push_registry
 from retrain.errors import DataMissingError, RetrainError
 from retrain.layout import DatasetLayout, partition_name
 from retrain.metrics import Metrics, regression_metrics

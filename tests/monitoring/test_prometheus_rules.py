@@ -109,7 +109,7 @@ def test_promtool_test_rules_catches_a_wrong_expectation(tmp_path: Path) -> None
 def test_rule_thresholds_match_the_default_spec() -> None:
     spec = load_spec(REPO_ROOT / "config" / "retail_demand.yaml")
     rules = alerting_rules()
-    assert rules["DataDriftDetected"]["expr"].strip() == f"model_drift_share > {spec.drift.share_threshold}"
+    assert rules["DataDriftDetected"]["expr"].strip() == f"model_drift_share >= {spec.drift.share_threshold}"
     assert (
         rules["RealizedPerformanceDegraded"]["expr"].strip() == f"model_realized_wape > {spec.gates.max_wape}"
     )
