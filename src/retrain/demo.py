@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from retrain import demo_scenes
 from retrain.errors import DataInvalidError, DataMissingError
 from retrain.layout import DatasetLayout
 from retrain.settings import Settings
@@ -45,6 +47,8 @@ class DemoReport:
 
     ingested: list[tuple[date, str, str]] = field(default_factory=list)
     scenes: list[tuple[str, date, str, str]] = field(default_factory=list)
+    served: list[demo_scenes.ServedBatch] = field(default_factory=list)
+    drift: demo_scenes.DriftScene | None = None
 
 
 def ingest_history(
@@ -73,7 +77,7 @@ def run_demo(
     plan = plan or DemoPlan()
     layout = DatasetLayout.for_spec(settings, spec)
     report = DemoReport()
-    scene_days = [plan.first_run + timedelta(days=i) for i in range(4)]
+    scene_days = [plan.first_run + timedelta(days=i) for i in range(5)]
     config = SimulationConfig(
         start=plan.start,
         days=plan.history_days + len(scene_days),
@@ -81,6 +85,7 @@ def run_demo(
         n_items=plan.items,
         seed=settings.seed,
         faults=(Injection("null_keys", plan.bad_history_day), Injection("duplicate_keys", scene_days[2])),
+        drifts=(Injection("price_shift", scene_days[4]),),
     )
     console.rule("[bold]1. Simulate retail daily demand")
     with Progress(console=console, transient=True) as progress:
@@ -117,10 +122,11 @@ def run_demo(
         ("bad batch (duplicate keys)", scene_days[2], {}),
         ("degraded candidate (2 boosting rounds)", scene_days[3], {"num_boost_round": 2}),
     ]
-    for number, (title, day, conf) in enumerate(scenes, start=3):
+
+    def run_scene(number: int, title: str, day: date, conf: dict[str, object]) -> dict[str, Any]:
         console.rule(f"[bold]{number}. retrain_daily {day}: {title}")
         outcome = run_dag("retrain_daily", day, conf)
-        register = outcome.xcoms.get("register") or {}
+        register: dict[str, Any] = outcome.xcoms.get("register") or {}
         if outcome.succeeded:
             verdict = str(register.get("outcome"))
             detail = ", ".join(register.get("failed_gates") or []) or "all gates passed"
@@ -132,6 +138,30 @@ def run_demo(
             verdict = f"failed at {', '.join(failed) or outcome.state}"
             detail = "production unchanged"
         report.scenes.append((title, day, verdict, detail))
+        return register
+
+    run_scene(3, *scenes[0])
+    console.rule("[bold]4. Serving follows the production alias")
+
+    def promote_next_day() -> int | None:
+        register = run_scene(5, *scenes[1])
+        return int(register["version"]) if register.get("outcome") == "promoted" else None
+
+    report.served = demo_scenes.serve_across_promotion(
+        settings, spec, console, source_day=scene_days[0], ask_for=scene_days[2], promote=promote_next_day
+    )
+    for number, scene in enumerate(scenes[2:], start=6):
+        run_scene(number, *scene)
+
+    console.rule(f"[bold]8. Monitoring {scene_days[4]}: prices shifted (Evidently drift check)")
+    ingest_history(
+        settings, spec, [scene_days[4]], lambda d, o, detail: console.print(f"  {d}: {o}, {detail}")
+    )
+    report.drift = demo_scenes.check_drift(settings, spec, scene_days[4], console)
+    verdict = "drift alert" if report.drift.alerted else "no drift"
+    report.scenes.append(
+        ("price shift (drift check)", scene_days[4], verdict, ", ".join(report.drift.drifted))
+    )
     _print_summary(settings, spec, console, report)
     return report
 
@@ -155,3 +185,7 @@ def _print_summary(settings: Settings, spec: DatasetSpec, console: Console, repo
     )
     console.print(f"  MLflow UI         .venv/bin/mlflow ui --backend-store-uri {settings.tracking_uri}")
     console.print("  registry status   .venv/bin/retrain status")
+    if report.drift is not None:
+        console.print(f"  drift report      {report.drift.report}")
+        console.print(f"  drift email       {report.drift.email or '(none sent)'}")
+    console.print("  serve it yourself .venv/bin/retrain serve   (then open http://127.0.0.1:8000/docs)")
