@@ -39,8 +39,11 @@ format: install
 test: install system-deps lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-bench: install
-	$(PY) bench/bench_validate.py
+# Every benchmark present in bench/, one after the other (~1.5-2 h in all, see bench/README.md); each
+# rewrites only its own section of docs/benchmarks.md. One alone: .venv/bin/python bench/bench_<name>.py
+BENCHES := $(wildcard bench/bench_validate.py bench/bench_pipeline.py bench/bench_serving.py bench/bench_drift.py)
+bench: install system-deps
+	@set -e; for script in $(BENCHES); do echo "== $$script"; $(PY) $$script; done
 
 clean:
 	rm -rf var gx/uncommitted .pytest_cache .mypy_cache .ruff_cache

@@ -159,7 +159,7 @@ class Cell:
         return self.rps * self.rows
 
 
-def build_world(home: Path) -> World:
+def build_world(home: Path, trees: int) -> World:
     """Simulate, build features, train and register the spec's model; write each server's bodies."""
     import mlflow.artifacts
     import mlflow.pyfunc
@@ -180,6 +180,7 @@ def build_world(home: Path) -> World:
     from serving.features import OnlineFeatureBuilder
 
     data = yaml.safe_load((REPO_ROOT / "config" / "retail_demand.yaml").read_text())
+    data["training"]["num_boost_round"] = trees
     spec_path = home / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(data), encoding="utf-8")
     spec = parse_spec(data, spec_path)
@@ -494,11 +495,13 @@ def verdicts(cells: list[Cell]) -> tuple[str, list[bool]]:
                 f"{ratio:.0%} ({fmt_rate(ours.rps)} vs {fmt_rate(minimal.rps)} req/s)",
                 ratio >= TARGET_VS_MINIMAL,
             )
-        single = by_key.get(("d", w, 1, 1))
+        single, floor = by_key.get(("d", w, 1, 1)), by_key.get(("a", w, 1, 1))
         if single:
+            # The bare app's p99 in the same run: what the machine's scheduling alone costs.
+            beside = f" (bare floor (a): {fmt_ms(floor.p99_ms)} ms)" if floor else ""
             add(
                 f"1 row, c=1, {w} worker(s): p99 ≤ {TARGET_P99_MS:.0f} ms",
-                f"{fmt_ms(single.p99_ms)} ms",
+                f"{fmt_ms(single.p99_ms)} ms{beside}",
                 single.p99_ms <= TARGET_P99_MS,
             )
     batch = by_key.get(("d", 2, BATCH_ROWS, 16))
@@ -530,6 +533,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (default 10)")
     parser.add_argument("--workers", default="1,2", help="uvicorn worker counts (default 1,2)")
     parser.add_argument("--servers", default="a,b,c,d", help="which servers (default a,b,c,d)")
+    parser.add_argument(
+        "--trees",
+        type=int,
+        default=200,
+        help="boosting rounds (default 200, as the issue's figures; the spec says 300)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -542,7 +551,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     try:
         started = time.perf_counter()
-        world = build_world(home)
+        world = build_world(home, args.trees)
         print(
             f"model: {world.trees} trees, {len(world.feature_names)} features "
             f"(built in {time.perf_counter() - started:.0f} s); {seconds:g} s per cell",
@@ -564,8 +573,9 @@ def main() -> None:
     lines = [
         *context.describe(),
         *context.contention(own_load=2.0),
-        f"- Model: the spec's XGBoost ({world.trees} trees, depth 6, {len(world.feature_names)} features, "
-        "Poisson with a level offset), one version registered and promoted in a local MLflow store; "
+        f"- Model: the spec's XGBoost with {world.trees} trees (the issue's calibration; the spec trains "
+        f"300), depth 6, {len(world.feature_names)} features, Poisson with a level offset (base margin); "
+        "one version registered and promoted in a local MLflow store; "
         "all four servers return its predictions (checked to 1e-6 before measuring).",
         f"- Load: wrk ({seconds:g} s per cell after a warm-up, `bench/serving_post.lua`), on the same "
         "machine as the servers (it takes CPU from them, the same for every server). c = open connections.",

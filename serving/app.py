@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -137,6 +138,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: ServingState = app.state.serving
     _ensure_logging()
     await asyncio.to_thread(state.store.start)
+    # Everything loaded so far (MLflow, pandas, pyarrow, the model: ~350k objects) lives as long as
+    # the process; a full collection scanning it stalled requests ~240 ms (the p99 at 1 connection).
+    # Frozen objects are skipped by the cyclic collector (refcounting still frees them).
+    gc.collect()
+    gc.freeze()
     state.flush_event = asyncio.Event()
     tasks = [
         asyncio.create_task(_poll_registry(state), name="registry-poll"),

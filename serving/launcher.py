@@ -1,8 +1,15 @@
-"""Run the service as a child process on a free localhost port (tests, benchmarks, the demo)."""
+"""Run the service as a child process on a free localhost port (tests, benchmarks, the demo).
+
+For a caller holding `retrain` Settings (the demo), `serving_in_background(settings)` is the whole
+story: it starts `uvicorn serving.main:app` on a free port for that home, spec and MLflow store,
+waits until a model is loaded, yields a ServerProcess (`.post_json`, `.get_json`, `.base_url`) and
+stops the server gracefully (the prediction log is flushed) when the block ends.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -14,8 +21,10 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from retrain.errors import RetrainError
+from retrain.settings import Settings
 
 
 def free_port() -> int:
@@ -79,11 +88,33 @@ class ServerProcess:
                 self.process.wait(timeout)
         return int(self.process.returncode)
 
+    def post_json(self, path: str, body: object, timeout: float = 30.0) -> tuple[int, dict[str, Any]]:
+        """POST a JSON body; (status, decoded JSON answer), 4xx/5xx included."""
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        return _exchange(request, timeout)
+
+    def get_json(self, path: str, timeout: float = 30.0) -> tuple[int, dict[str, Any]]:
+        """GET a JSON endpoint (/model, /ready, /health); (status, decoded answer)."""
+        return _exchange(urllib.request.Request(self.base_url + path), timeout)
+
     def kill(self) -> None:
         """Stop at once (SIGKILL to the whole process group)."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(30)
+
+
+def _exchange(request: urllib.request.Request, timeout: float) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:
@@ -133,3 +164,53 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+def serving_env(
+    settings: Settings, *, poll_seconds: float | None = None, api_key: str | None = None, workers: int = 1
+) -> dict[str, str]:
+    """The environment of a server on `settings`' home, spec and MLflow store (RETRAIN_* from here only)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RETRAIN_", "PROMETHEUS_MULTIPROC"))}
+    env.update(
+        RETRAIN_HOME=str(settings.resolved_home),
+        RETRAIN_SPEC=str(Path(settings.spec).resolve()),
+        RETRAIN_MLFLOW_TRACKING_URI=settings.tracking_uri,
+        PYTHONUNBUFFERED="1",
+    )
+    if settings.mlflow_artifact_root:
+        env["RETRAIN_MLFLOW_ARTIFACT_ROOT"] = settings.mlflow_artifact_root
+    if poll_seconds is not None:
+        env["RETRAIN_SERVING_POLL_SECONDS"] = str(poll_seconds)
+    if api_key is not None:
+        env["RETRAIN_SERVING_API_KEY"] = api_key
+    if workers > 1:  # workers share counters through files there; stale files would add old counts
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(settings.resolved_home / "serving_metrics"))
+    return env
+
+
+def fresh_metrics_dir(folder: Path) -> Path:
+    """A PROMETHEUS_MULTIPROC_DIR for a starting server: created, emptied of a previous run's files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    return folder
+
+
+@contextlib.contextmanager
+def serving_in_background(
+    settings: Settings,
+    *,
+    poll_seconds: float = 1.0,
+    api_key: str | None = None,
+    workers: int = 1,
+    log_path: Path | None = None,
+    timeout: float = 120.0,
+) -> Iterator[ServerProcess]:
+    """The service on a free localhost port for `settings`, ready (a model loaded), stopped on exit.
+
+    RetrainError if it does not become ready within `timeout` (its output is in the message).
+    """
+    log_path = log_path or settings.resolved_home / "logs" / "serving.log"
+    env = serving_env(settings, poll_seconds=poll_seconds, api_key=api_key, workers=workers)
+    with running_server(env, log_path, workers=workers, ready_path="/ready", timeout=timeout) as server:
+        yield server

@@ -15,9 +15,7 @@ DEFAULT_PREDICTION_BUCKETS = (0.0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_
 class ServingSettings(Settings):
     """Settings of the prediction service; every field can be set as RETRAIN_<FIELD>."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="RETRAIN_", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="RETRAIN_", extra="ignore", populate_by_name=True)
 
     serving_host: str = Field(default="127.0.0.1", description="Interface `retrain serve` binds.")
     serving_port: int = Field(default=8000, ge=1, le=65535, description="Port `retrain serve` binds.")

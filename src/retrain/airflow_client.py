@@ -122,9 +122,18 @@ class AirflowClient:
         response = self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": paused})
         _raise_for(response, f"{'pause' if paused else 'unpause'} {dag_id}")
 
-    def trigger(self, dag_id: str, day: date, conf: Mapping[str, Any] | None = None) -> str:
-        """Trigger a run for a day (logical date at midnight UTC and `date` in conf); return its run id."""
-        body = {"logical_date": midnight(day), "conf": {"date": day.isoformat(), **(conf or {})}}
+    def trigger(
+        self, dag_id: str, day: date, conf: Mapping[str, Any] | None = None, *, logical_date: bool = True
+    ) -> str:
+        """Trigger a run for a day (`date` in conf); return its run id.
+
+        logical_date: file the run under the day's midnight UTC (a second run of that day is refused
+        with 409); False: no logical date, so no data interval, and re-runs never conflict.
+        """
+        body = {
+            "logical_date": midnight(day) if logical_date else None,
+            "conf": {"date": day.isoformat(), **(conf or {})},
+        }
         response = self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)
         _raise_for(response, f"trigger {dag_id} {day}")
         run_id: str = response.json()["dag_run_id"]

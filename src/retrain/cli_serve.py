@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -26,15 +27,6 @@ AccessLogOption = Annotated[
 ]
 
 
-def _metrics_dir(configured: Path | None, home: Path) -> Path:
-    """PROMETHEUS_MULTIPROC_DIR for the workers, emptied: stale files would add old counts."""
-    folder = configured or home / "serving_metrics"
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.db"):
-        stale.unlink()
-    return folder
-
-
 def serve(
     ctx: typer.Context,
     host: HostOption = None,
@@ -47,6 +39,7 @@ def serve(
     import uvicorn
 
     from serving.app import create_app
+    from serving.launcher import fresh_metrics_dir
     from serving.settings import ServingSettings
 
     c = cli_context(ctx)
@@ -68,7 +61,9 @@ def serve(
         return
     # Workers are fresh processes that build their settings from the environment: hand them this
     # command's choices, and the shared metrics folder prometheus-client reads before any metric exists.
-    metrics_dir = _metrics_dir(settings.prometheus_multiproc_dir, settings.resolved_home)
+    metrics_dir = fresh_metrics_dir(
+        settings.prometheus_multiproc_dir or settings.resolved_home / "serving_metrics"
+    )
     os.environ["RETRAIN_HOME"] = str(settings.resolved_home)
     os.environ["RETRAIN_SPEC"] = str(Path(settings.spec).resolve())
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
@@ -77,4 +72,4 @@ def serve(
     )
 
 
-COMMANDS = [serve]
+COMMANDS: list[Callable[..., None]] = [serve]

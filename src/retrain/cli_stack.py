@@ -97,7 +97,7 @@ def stack(
         mlflow_port=None if remote_mlflow or mlflow_port == 0 else mlflow_port,
         use_schedule=schedule,
     )
-    console.print(f"starting Airflow on {local_stack.url} (home {settings.resolved_home}) …")
+    console.print(f"starting Airflow on {local_stack.url} (home {settings.resolved_home}) …", soft_wrap=True)
     with _stop_on_sigterm():
         try:
             local_stack.start(timeout)
@@ -151,18 +151,20 @@ def _stop_on_sigterm() -> Iterator[None]:
 def _print_ready(local_stack: LocalStack, settings: Settings) -> None:
     url = local_stack.url
     tracking = local_stack.mlflow_url or settings.tracking_uri
+    env_command = f"retrain --home {settings.resolved_home} --spec {settings.spec.resolve()} stack env"
+    schedule = "on (@daily)" if local_stack.use_schedule else "off (trigger / backfill only)"
+    console.print("\n[bold green]retrain stack is up[/bold green]")
     console.print(
-        "\n[bold green]retrain stack is up[/bold green]\n"
-        f"  Airflow UI      {url}   user [bold]{ADMIN_USER}[/bold]  "
-        f"password [bold]{local_stack.admin_password()}[/bold]\n"
+        f"  Airflow UI      {url}   user {ADMIN_USER}   password {local_stack.admin_password()}\n"
         f"                  (kept in {local_stack.password_file})\n"
         f"  REST API        {url}/api/v2   docs {url}/docs   token: POST {url}/auth/token\n"
         f"  MLflow          {tracking}\n"
         f"  logs            {local_stack.log_dir}\n"
-        f'  airflow CLI     eval "$(retrain --home {settings.resolved_home} stack env)"; '
-        "airflow dags list-import-errors\n"
-        f"  scheduled runs  {'on (@daily)' if local_stack.use_schedule else 'off (trigger / backfill only)'}\n",
+        f'  airflow CLI     eval "$({env_command})"; airflow dags list-import-errors\n'
+        f"  scheduled runs  {schedule}\n",
+        markup=False,
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -191,8 +193,11 @@ def _status(settings: Settings, as_json: bool) -> int:
         }
         typer.echo(json.dumps(body, indent=2))
         return 0 if up else 1
-    console.print(f"stack for {state.home}, started {state.started_at}: {'up' if up else 'DEGRADED'}")
-    console.print(f"  Airflow {state.api_url}   MLflow {state.mlflow_url or '-'}   logs {state.log_dir}")
+    console.print(
+        f"stack for {state.home}, started {state.started_at}: {'up' if up else 'DEGRADED'}\n"
+        f"  Airflow {state.api_url}   MLflow {state.mlflow_url or '-'}   logs {state.log_dir}",
+        soft_wrap=True,
+    )
     for name, running in alive.items():
         console.print(f"  {name:<14} {'running' if running else 'NOT RUNNING'}")
     for name, status in health.items():

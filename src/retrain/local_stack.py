@@ -92,14 +92,18 @@ def stop_recorded(settings: Settings, timeout: float = 30.0) -> list[str]:
         return []
     # Removing the file first tells a foreground `retrain stack up` that the stop was asked for.
     state_file(settings).unlink(missing_ok=True)
-    running = [(r.name, _process(r)) for r in _scheduler_first(state.processes)]
-    _terminate_trees([p for _, p in running if p is not None], timeout)
-    return [name for name, p in running if p is not None]
+    running = {r.name: p for r in state.processes if (p := _process(r)) is not None}
+    _stop_in_order(running, timeout)
+    return list(running)
 
 
-def _scheduler_first(records: list[ProcessRecord]) -> list[ProcessRecord]:
-    """The scheduler is signalled first so it launches no new task while the rest goes down."""
-    return sorted(records, key=lambda r: r.name != "scheduler")
+def _stop_in_order(running: Mapping[str, psutil.Process], timeout: float) -> None:
+    """The scheduler (with its workers and task processes) first, while the api-server still runs:
+    a task process reports its end to the execution API and retries for minutes when that is gone.
+    Then everything else at once."""
+    first = [p for name, p in running.items() if name == "scheduler"]
+    _terminate_trees(first, timeout)
+    _terminate_trees([p for name, p in running.items() if name != "scheduler"], timeout)
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -272,13 +276,12 @@ class LocalStack:
         recorded = read_state(self.settings)
         if recorded is not None and recorded.started_at == self._started_at:
             state_file(self.settings).unlink(missing_ok=True)
-        components = sorted(self._components, key=lambda c: c.name != "scheduler")
-        roots = []
-        for component in components:
+        running = {}
+        for component in self._components:
             with suppress(psutil.NoSuchProcess):
-                roots.append(psutil.Process(component.process.pid))
-        _terminate_trees(roots, timeout)
-        for component in components:
+                running[component.name] = psutil.Process(component.process.pid)
+        _stop_in_order(running, timeout)
+        for component in self._components:
             component.process.wait(timeout=timeout)
             component.log.close()
         self._components.clear()

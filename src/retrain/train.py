@@ -63,20 +63,32 @@ class TrainResult:
         return cls(**values)
 
 
+def as_datetimes(values: pd.Series) -> pd.Series:
+    """A date column as datetime64 (already-typed columns are returned as they are, not converted again)."""
+    return values if pd.api.types.is_datetime64_any_dtype(values) else pd.to_datetime(values)
+
+
+def _rows(table: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """The rows at positions, renumbered from 0 (one copy of the data, not two)."""
+    part = table.take(positions)
+    part.index = pd.RangeIndex(len(positions))
+    return part
+
+
 def time_split(
     table: pd.DataFrame, spec: DatasetSpec, holdout_days: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split a training table by date: the last `holdout_days` days are the holdout."""
-    dates = pd.to_datetime(table[spec.timestamp_column])
+    dates = as_datetimes(table[spec.timestamp_column])
     cutoff = dates.max() - pd.Timedelta(days=holdout_days - 1)
-    is_holdout = dates >= cutoff
-    train, holdout = table.loc[~is_holdout], table.loc[is_holdout]
+    is_holdout = (dates >= cutoff).to_numpy(dtype=bool)
+    train, holdout = _rows(table, np.flatnonzero(~is_holdout)), _rows(table, np.flatnonzero(is_holdout))
     if train.empty or holdout.empty:
         raise RetrainError(
             f"not enough history to split: {dates.nunique()} day(s) for a {holdout_days}-day holdout; "
             "simulate or ingest more days first"
         )
-    return train.reset_index(drop=True), holdout.reset_index(drop=True)
+    return train, holdout
 
 
 def seasonal_naive(frame: pd.DataFrame, fallback: float) -> np.ndarray:
@@ -122,12 +134,19 @@ def predict(model: ForecastModel, frame: pd.DataFrame, spec: DatasetSpec) -> np.
     return model.predict(feature_matrix(frame, spec))
 
 
-def load_training_table(settings: Settings, spec: DatasetSpec, day: date) -> pd.DataFrame:
-    """The training table the features stage wrote for a day."""
+def load_training_table(
+    settings: Settings, spec: DatasetSpec, day: date, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """The training table the features stage wrote for a day (only `columns`, in that order, if given)."""
     path = train_table_file(DatasetLayout.for_spec(settings, spec), day)
     if not path.is_file():
         raise DataMissingError(f"no training table for {day} at {path}: run the features stage first")
-    return pd.read_parquet(path)
+    return pd.read_parquet(path, columns=columns)
+
+
+def model_columns(spec: DatasetSpec) -> list[str]:
+    """The training-table columns fitting needs: date, target and the model's features."""
+    return list(dict.fromkeys([spec.timestamp_column, spec.target, *feature_names(spec)]))
 
 
 def run(settings: Settings, spec: DatasetSpec, day: date, holdout_days: int | None = None) -> TrainResult:
@@ -138,7 +157,8 @@ def run(settings: Settings, spec: DatasetSpec, day: date, holdout_days: int | No
 
     holdout_days = holdout_days or spec.training.holdout_days
     layout = DatasetLayout.for_spec(settings, spec)
-    table = load_training_table(settings, spec, day)
+    # Only what fitting reads: the text columns (store type, category...) cost most to load.
+    table = load_training_table(settings, spec, day, model_columns(spec))
     train, holdout = time_split(table, spec, holdout_days)
 
     started = time.perf_counter()
@@ -151,7 +171,7 @@ def run(settings: Settings, spec: DatasetSpec, day: date, holdout_days: int | No
 
     manifest_path = layout.features_partition(day) / "manifest.json"
     lineage = json.loads(manifest_path.read_text(encoding="utf-8"))
-    dates = pd.to_datetime(table[spec.timestamp_column])
+    dates = as_datetimes(table[spec.timestamp_column])
     data_start, data_end = dates.min().date(), dates.max().date()
     holdout_start = data_end - timedelta(days=holdout_days - 1)
 

@@ -253,7 +253,10 @@ def test_backfill_of_older_days_registers_but_never_promotes(stack: Stack) -> No
         assert result.task_states == dict.fromkeys(TASKS, "success")
         register = client.xcom(DAG_ID, run_id, "register")
         assert register["outcome"] == "rejected"
-        assert register["failed_gates"] == ["freshness"], register["failed_gates"]
+        # Other gates may fail too (production already trained on this holdout); freshness always does.
+        gates = {g["name"]: g for g in register["report"]["gates"]}
+        assert gates["freshness"]["passed"] is False, gates["freshness"]
+        assert "freshness" in register["failed_gates"]
         assert registry.get(register["version"]).data_end == day
     production = registry.production()
     assert production is not None and production.version == 1 and production.data_end == TRIGGERED

@@ -13,10 +13,10 @@ import pandas as pd
 from retrain.feature_snapshot import online_features
 from retrain.registry import ModelRegistry
 from retrain.tracking import configure_mlflow
-from serving.launcher import running_server
+from serving.launcher import running_server, serving_in_background
 from tests.serving.load import LoadLoop, wait_until
 from tests.serving.scrape import scrape, value
-from tests.serving.world import SWAP_HORIZON_DAYS, ServingWorld, rows_served_by_both, server_env
+from tests.serving.world import SWAP_HORIZON_DAYS, ServingWorld, request_rows, rows_served_by_both, server_env
 
 POLL_SECONDS = 2.0
 # Time to fetch version 2 from the store and build its feature tables once the poll has seen it
@@ -71,3 +71,22 @@ def test_alias_move_is_served_within_one_poll_and_no_request_fails(
     assert value(samples, "model_reloads_total", result="success") == 2
     assert value(samples, "model_predictions_total", model_version="1", endpoint="predict", status="200") > 0
     assert value(samples, "model_predictions_total", model_version="2", endpoint="predict", status="200") > 0
+
+
+def test_serving_in_background_predicts_and_follows_a_promotion(
+    serving_world: ServingWorld, tmp_path: Path
+) -> None:
+    settings = serving_world.registry_copy(tmp_path)
+    row = request_rows(serving_world, 1, n=1, unknown=0)[0]
+    with serving_in_background(settings, poll_seconds=0.5) as server:
+        status, answer = server.post_json("/predict", row)
+        assert status == 200 and answer["model_version"] == 1
+        ModelRegistry(settings, serving_world.model_name).promote(2, actor="tests", reason="demo")
+        wait_until(lambda: server.get_json("/model")[1]["model_version"] == 2, 30, "version 2 served")
+        status, model = server.get_json("/model")
+        status, answer = server.post_json("/predict", {**row, "date": model["first_date"]})
+        assert status == 200 and answer["model_version"] == 2
+        status, refused = server.post_json("/predict", row)  # version 1's dates are before version 2's window
+        assert status == 422 and refused["errors"][0]["field"] == "date"
+    assert server.process.poll() is not None  # stopped on leaving the block
+    assert "serving stopped: flushed=" in server.output()
