@@ -168,7 +168,8 @@ def prometheus_server(
 def pushgateway_server(workdir: Path, timeout: float = 20.0) -> Iterator[LocalServer]:
     """An empty Pushgateway (no persistence file)."""
     port = free_port()
-    argv = [binary(PUSHGATEWAY), f"--web.listen-address=127.0.0.1:{port}"]
+    # The Debian build persists to /var/lib/prometheus by default: a test gateway must start empty.
+    argv = [binary(PUSHGATEWAY), f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="]
     server = _start("pushgateway", argv, port, workdir, timeout)
     try:
         yield server
