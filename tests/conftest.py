@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from retrain.settings import REPO_ROOT
+from tests.utils.env import clear_world_variables
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -20,10 +21,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AIRFLOW_CONFIG"] = str(REPO_ROOT / "airflow.cfg")
     os.environ["RETRAIN_REPO"] = str(REPO_ROOT)
     os.environ["RETRAIN_HOME"] = str(session_home / "home")
-    for name in [
-        k for k in os.environ if k.startswith(("RETRAIN_SMTP", "RETRAIN_MLFLOW", "RETRAIN_PUSHGATEWAY"))
-    ]:
-        del os.environ[name]
+    clear_world_variables()
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ test gets the world's RETRAIN_* variables (and the SMTP connection) through monk
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ import pytest
 from retrain.notify import SMTP_CONN_ID, smtp_connection_json
 from retrain.settings import Settings
 from tests.utils.drift_data import LAST_DAY, TRAIN_END, TrainedWorld, build_drift_world, publish_days
+from tests.utils.env import isolated_environment
 from tests.utils.prom import LocalServer, pushgateway_server
 from tests.utils.smtp import SmtpServer, smtp_server
 
@@ -25,9 +27,8 @@ def trained_world(tmp_path_factory: pytest.TempPathFactory) -> TrainedWorld:
     from retrain.orchestrate import prepare_airflow, run_dag
 
     world = build_drift_world(tmp_path_factory.mktemp("drift-world"))
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in world.env().items():
-            patch.setenv(name, value)
+    with isolated_environment():  # prepare_airflow exports the world's settings: none may outlive this
+        os.environ.update(world.env())
         prepare_airflow(world.settings, quiet=True)
         outcome = run_dag("retrain_daily", TRAIN_END)
     assert outcome.succeeded, outcome.task_states
@@ -52,7 +53,7 @@ def smtp() -> Iterator[SmtpServer]:
         yield server
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def drift_env(trained_world: TrainedWorld, pushgateway: LocalServer, smtp: SmtpServer) -> Iterator[Settings]:
     """The world's settings in the environment, with the Pushgateway and SMTP server (drift tests only)."""
     env = {
@@ -60,13 +61,12 @@ def drift_env(trained_world: TrainedWorld, pushgateway: LocalServer, smtp: SmtpS
         "RETRAIN_PUSHGATEWAY_URL": pushgateway.address,
         **smtp.env,
     }
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
+    with isolated_environment():  # what the tests' DAG runs export ends with the module
+        os.environ.update(env)
         settings = Settings()
         conn = smtp_connection_json(settings)
         assert conn is not None
-        patch.setenv(f"AIRFLOW_CONN_{SMTP_CONN_ID.upper()}", conn)
+        os.environ[f"AIRFLOW_CONN_{SMTP_CONN_ID.upper()}"] = conn
         yield settings
 
 

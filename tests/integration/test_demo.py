@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+from collections.abc import Iterator
 from email import message_from_bytes
 from pathlib import Path
 
@@ -13,12 +14,19 @@ from rich.console import Console
 
 from retrain.settings import REPO_ROOT, Settings
 from retrain.spec import load_spec
+from tests.utils.env import isolated_environment
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, str, Settings]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, str, Settings]]:
+    """The demo on a fresh home, in an environment no other test world leaks into (or inherits from)."""
+    with isolated_environment():
+        yield run_the_demo(tmp_path_factory)
+
+
+def run_the_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, str, Settings]:
     from retrain.demo import run_demo
 
     home = tmp_path_factory.mktemp("demo")

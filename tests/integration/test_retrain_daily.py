@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from retrain.layout import DatasetLayout
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec, load_spec
+from tests.utils.env import isolated_environment
 from tests.utils.files import tree_digest
 
 HISTORY_DAYS = 70
@@ -44,7 +46,13 @@ def _registry(story: Story) -> Any:
 
 
 @pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> Story:
+def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
+    """The module's world, in an environment no other test world leaks into (or inherits from)."""
+    with isolated_environment():
+        yield build_story(tmp_path_factory)
+
+
+def build_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     """Simulated history published to curated/ (validated by the DAG tests elsewhere), Airflow ready."""
     from retrain import ingest
     from retrain.orchestrate import prepare_airflow
