@@ -39,7 +39,7 @@ format: install
 test: install system-deps lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# Every benchmark present in bench/, one after the other (~1.5-2 h in all, see bench/README.md); each
+# Every benchmark present in bench/, one after the other (~30-45 min in all, see bench/README.md); each
 # rewrites only its own section of docs/benchmarks.md. One alone: .venv/bin/python bench/bench_<name>.py
 BENCHES := $(wildcard bench/bench_validate.py bench/bench_pipeline.py bench/bench_serving.py bench/bench_drift.py)
 bench: install system-deps
