@@ -29,7 +29,9 @@ _INTRO = """# Benchmarks
 
 Measured with the scripts in `bench/` (see `bench/README.md` for how to run them). Every benchmark
 runs its own baseline in the same run and reports ratios: machines are shared and noisy, so compare
-ratios, not absolute seconds. Each section below is rewritten in place by the script that owns it.
+ratios, not absolute seconds. Each section records when and where it ran and the load average; a
+"Contended run" bullet marks figures taken while other jobs kept the CPUs busy. Each section below is
+rewritten in place by the script that owns it.
 """
 
 T = TypeVar("T")
