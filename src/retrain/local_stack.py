@@ -232,7 +232,7 @@ class LocalStack:
         airflow = str(_BIN / "airflow")
         try:
             if self.mlflow_port:
-                self._spawn("mlflow", _mlflow_command(self.settings, self.mlflow_port), env)
+                self._spawn("mlflow", mlflow_server_command(self.settings, self.mlflow_port), env)
             self._spawn("api-server", [airflow, "api-server", "--port", str(self.port)], env)
             self._spawn("scheduler", [airflow, "scheduler"], env)
             self._spawn("dag-processor", [airflow, "dag-processor"], env)
@@ -322,7 +322,8 @@ class LocalStack:
         path.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
 
 
-def _mlflow_command(settings: Settings, port: int) -> list[str]:
+def mlflow_server_command(settings: Settings, port: int) -> list[str]:
+    """`mlflow server` on 127.0.0.1:port over the store (backend + artifact root) of `settings`."""
     return [
         str(_BIN / "mlflow"),
         "server",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ import yaml
 from retrain import features, train
 from retrain.feature_snapshot import FeatureSnapshot, read_snapshot
 from retrain.layout import DatasetLayout
+from retrain.local_stack import mlflow_server_command
 from retrain.registry import ModelRegistry
 from retrain.settings import REPO_ROOT, Settings
 from retrain.simulate import SimulationConfig, write_simulation
@@ -166,20 +166,7 @@ def start_tracking_server(store: Settings, port: int, log_path: Path) -> ServerP
     Its background job runners are switched off (they are 7 extra processes and serving never uses
     them). `ServerProcess.kill()` stops the whole process group at once, like a crash.
     """
-    command = [
-        str(Path(sys.executable).with_name("mlflow")),
-        "server",
-        "--backend-store-uri",
-        store.tracking_uri,
-        "--default-artifact-root",
-        store.artifact_root,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
+    command = mlflow_server_command(store, port)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     server = start_process(command, env, port, log_path)
     try:
