@@ -20,12 +20,10 @@ freshness gate never lets them replace a model trained on newer data.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
-from retrain.notify import failure_notifier  # light: imports neither MLflow nor GX
+from retrain.dag_defaults import date_param, default_args  # light: imports neither MLflow nor GX
 
 MODEL_ASSET = Asset(name="retrain_model", uri="retrain://model/production")
 
@@ -38,18 +36,9 @@ MODEL_ASSET = Asset(name="retrain_model", uri="retrain://model/production")
     max_active_runs=1,
     doc_md=__doc__,
     tags=["retrain", "training", "mlflow"],
-    default_args={
-        "owner": "mlops",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=30),
-        "on_failure_callback": failure_notifier(),
-    },
+    default_args=default_args(),
     params={
-        "date": Param(
-            None, type=["null", "string"], format="date", description="Run date (default: data interval)."
-        ),
+        "date": date_param(),
         "promote": Param(True, type="boolean", description="Allow promotion when every gate passes."),
         "holdout_days": Param(
             None, type=["null", "integer"], minimum=1, description="Override the spec's holdout."

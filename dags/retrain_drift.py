@@ -31,7 +31,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
-from retrain.notify import failure_notifier  # light: imports neither Evidently nor MLflow
+from retrain.dag_defaults import date_param, default_args  # light: imports neither Evidently nor MLflow
 
 DRIFT_ASSET = Asset(name="retrain_drift_detected", uri="retrain://drift/detected")
 
@@ -44,18 +44,9 @@ DRIFT_ASSET = Asset(name="retrain_drift_detected", uri="retrain://drift/detected
     max_active_runs=1,
     doc_md=__doc__,
     tags=["retrain", "monitoring", "drift"],
-    default_args={
-        "owner": "mlops",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=2),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=30),
-        "on_failure_callback": failure_notifier(),
-    },
+    default_args=default_args(),
     params={
-        "date": Param(
-            None, type=["null", "string"], format="date", description="Run date (default: data interval)."
-        ),
+        "date": date_param(),
         "email": Param(
             True, type="boolean", description="Email when drift or degraded performance is found."
         ),

@@ -1,0 +1,32 @@
+"""What every retrain DAG shares: owner, retries with backoff, the failure email, the `date` param.
+
+Light on purpose (DAG files import it at parse time): no MLflow, GX, Evidently or XGBoost.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Param
+
+from retrain.notify import failure_notifier
+
+
+def default_args() -> dict[str, Any]:
+    """Task defaults: owner, 2 retries with exponential backoff (2 min to 30 min), email on failure."""
+    return {
+        "owner": "mlops",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+        "on_failure_callback": failure_notifier(),
+    }
+
+
+def date_param() -> Param:
+    """The run date of a manual trigger (a trigger without a logical date has no data interval)."""
+    return Param(
+        None, type=["null", "string"], format="date", description="Run date (default: data interval)."
+    )
