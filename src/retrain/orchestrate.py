@@ -63,15 +63,7 @@ def migrate_metadata_db(env: Mapping[str, str], home: Path) -> None:
     marker = home / ".db-migrated"
     if marker.exists():
         return
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RetrainError(f"airflow db migrate failed: {done.stderr.strip().splitlines()[-1:]}")
+    _airflow_db_migrate(env)
     marker.write_text(datetime.now().isoformat())
 
 
@@ -86,10 +78,16 @@ def _migrate_loaded_airflow_db() -> None:
     engine = airflow_settings.engine
     if engine is None or inspect(engine).has_table("dag"):
         return
-    env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": str(airflow_settings.SQL_ALCHEMY_CONN)}
+    _airflow_db_migrate(
+        {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": str(airflow_settings.SQL_ALCHEMY_CONN)}
+    )
+
+
+def _airflow_db_migrate(env: Mapping[str, str]) -> None:
+    """`airflow db migrate` in a child process with `env`; RetrainError with its last line on failure."""
     done = subprocess.run(
         [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
-        env=env,
+        env=dict(env),
         capture_output=True,
         text=True,
         check=False,
