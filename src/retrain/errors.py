@@ -29,3 +29,7 @@ class NoProductionModelError(RetrainError):
 
 class GateFailedError(RetrainError):
     """A candidate did not pass the promotion gates."""
+
+
+class CadenceError(RetrainError):
+    """The data is not daily (weekly, monthly...): retrain retrains daily models and refuses it."""

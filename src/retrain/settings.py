@@ -39,11 +39,20 @@ class Settings(BaseSettings):
     mail_from: str = "retrain@localhost"
     mail_to: list[str] = Field(default_factory=lambda: ["mlops@localhost"])
     seed: int = 42
+    drop_wait_timeout_s: int = Field(
+        default=6 * 3600, ge=0, description="How long the scheduled DAG waits for a day's drop to land."
+    )
+    drop_poke_interval_s: int = Field(default=300, ge=1, description="How often it looks for the drop.")
 
     @property
     def resolved_home(self) -> Path:
         """Absolute home directory."""
         return self.home.expanduser().resolve()
+
+    @property
+    def log_file(self) -> Path:
+        """Where the CLI sends Airflow, MLflow and library logs (the terminal gets one line per event)."""
+        return self.resolved_home / "logs" / "retrain.log"
 
     @property
     def tracking_uri(self) -> str:

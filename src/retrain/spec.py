@@ -34,11 +34,20 @@ class ColumnSpec(_Strict):
     min: float | None = None
     max: float | None = None
     allowed: list[str] | None = Field(default=None, description="Allowed values (categorical columns).")
+    format: str | None = Field(
+        default=None,
+        description="strftime format of a date column as written in the drop (e.g. '%b %d %Y'); default ISO.",
+    )
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> ColumnSpec:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.format is not None:
+            if self.type is not ColumnType.DATE:
+                raise ValueError(f"format applies to date columns only, not to type {self.type.value}")
+            if "%" not in self.format:
+                raise ValueError(f"format {self.format!r} is not a strftime pattern (e.g. '%d/%m/%Y')")
         return self
 
 
@@ -79,7 +88,17 @@ class FeatureSpec(_Strict):
             values = getattr(self, name)
             if any(v < 1 for v in values):
                 raise ValueError(f"{name} must be positive whole numbers of days, got {values}")
+        for name in ("numeric", "categorical", "request_time", "lags", "rolling_windows"):
+            twice = _repeated(getattr(self, name))
+            if twice:
+                raise ValueError(f"{name} lists {twice} more than once")
         return self
+
+
+def _repeated(values: list[Any]) -> list[Any]:
+    """Values that appear more than once, in first-seen order."""
+    seen: set[Any] = set()
+    return list(dict.fromkeys(v for v in values if v in seen or seen.add(v)))
 
 
 class TrainingSpec(_Strict):
@@ -101,12 +120,22 @@ class TrainingSpec(_Strict):
         return self
 
 
+BaselineName = Literal["persistence", "seasonal_naive", "training_mean"]
+
+
 class GateSpec(_Strict):
     """Promotion gate thresholds."""
 
     max_wape: float | None = Field(default=0.5, gt=0)
     min_r2: float | None = Field(default=0.0)
-    baseline_margin: float = Field(default=0.05, ge=0, description="Relative RMSE gain over the baseline.")
+    baseline_margin: float = Field(
+        default=0.05, ge=0, description="Relative RMSE gain required over the best baseline."
+    )
+    baselines: list[BaselineName] = Field(
+        default_factory=lambda: ["persistence", "seasonal_naive", "training_mean"],
+        min_length=1,
+        description="Baselines scored on every holdout; the candidate must beat the best of them.",
+    )
     production_tolerance: float = Field(
         default=0.02, ge=0, description="Relative RMSE worsening allowed versus production."
     )
@@ -127,6 +156,12 @@ class DriftSpec(_Strict):
     """Drift thresholds used by the monitoring DAG."""
 
     share_threshold: float = Field(default=0.3, gt=0, le=1)
+    current_days: int = Field(
+        default=7, ge=1, description="Recent days compared with the reference (the checked day and before)."
+    )
+    min_rows: int = Field(
+        default=30, ge=2, description="Fewer current rows than this: too few to judge, no drift verdict."
+    )
     feature_threshold: float = Field(default=0.1, gt=0, description="Per-feature drift score threshold.")
     feature_thresholds: dict[str, float] = Field(
         default_factory=dict,
@@ -169,27 +204,39 @@ class DatasetSpec(_Strict):
         for field, names in refs.items():
             missing = [n for n in names if n not in declared]
             if missing:
-                raise ValueError(f"{field} names columns not declared under columns: {missing}")
+                raise ValueError(f"{field}: names columns not declared under columns: {missing}")
+        for field, names in (("entity_keys", self.entity_keys), ("slices", self.slices)):
+            twice = _repeated(names)
+            if twice:
+                raise ValueError(f"{field}: lists {twice} more than once")
         if self.columns[self.timestamp_column].type is not ColumnType.DATE:
-            raise ValueError(f"timestamp_column {self.timestamp_column!r} must have type date")
+            raise ValueError(f"timestamp_column: {self.timestamp_column!r} must have type date")
         if self.columns[self.target].type not in (ColumnType.INT, ColumnType.FLOAT):
-            raise ValueError(f"target {self.target!r} must be numeric (int or float)")
+            kind = self.columns[self.target].type.value
+            raise ValueError(f"target: {self.target!r} is {kind}; a forecasting target must be int or float")
+        if self.target == self.timestamp_column or self.target in self.entity_keys:
+            raise ValueError(f"target: {self.target!r} is also the timestamp or an entity key")
+        if self.timestamp_column in self.entity_keys:
+            raise ValueError(f"entity_keys: {self.timestamp_column!r} is the timestamp column")
         features = self.feature_columns
         not_features = [c for c in self.features.request_time if c not in features]
         if not_features:
-            raise ValueError(f"features.request_time must be features, not: {not_features}")
-        if self.target in features or self.timestamp_column in features:
-            raise ValueError("the target and the timestamp cannot be features")
+            raise ValueError(f"features.request_time: must be features, not: {not_features}")
+        for field, names in (("features.numeric", self.features.numeric),
+                             ("features.categorical", self.features.categorical)):  # fmt: skip
+            for reserved, what in ((self.target, "the target"), (self.timestamp_column, "the timestamp")):
+                if reserved in names:
+                    raise ValueError(f"{field}: {reserved!r} is {what} and cannot be a feature")
         both = set(self.features.numeric) & set(self.features.categorical)
         if both:
-            raise ValueError(f"columns cannot be both numeric and categorical features: {sorted(both)}")
+            raise ValueError(f"features: columns cannot be both numeric and categorical: {sorted(both)}")
         missing_drift = [c for c in self.drift.key_features if c not in declared]
         missing_drift += [c for c in self.drift.feature_thresholds if c not in declared | {"prediction"}]
         bad_thresholds = {c: t for c, t in self.drift.feature_thresholds.items() if not t > 0}
         if bad_thresholds:
-            raise ValueError(f"drift.feature_thresholds must be positive: {bad_thresholds}")
+            raise ValueError(f"drift.feature_thresholds: must be positive: {bad_thresholds}")
         if missing_drift:
-            raise ValueError(f"drift names columns not declared under columns: {missing_drift}")
+            raise ValueError(f"drift: names columns not declared under columns: {missing_drift}")
         return self
 
     @property
@@ -206,8 +253,10 @@ class DatasetSpec(_Strict):
 def _format_validation_error(path: Path, exc: ValidationError) -> str:
     lines = [f"invalid dataset spec {path}:"]
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"  {where}: {err['msg']}")
+        where = ".".join(str(p) for p in err["loc"])
+        message = str(err["msg"]).removeprefix("Value error, ")
+        # Cross-field checks run on the whole spec; their messages start with the field they concern.
+        lines.append(f"  {where}: {message}" if where else f"  {message}")
     return "\n".join(lines)
 
 
