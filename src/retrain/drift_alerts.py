@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 
 from retrain.drift_metrics import NOT_CONFIGURED, push_drift_metrics
 from retrain.drift_report import FeatureDrift, Sampling
-from retrain.notify import SMTP_CONN_ID, send_email
+from retrain.notify import mail_settings, send_email
 from retrain.settings import Settings
 
 if TYPE_CHECKING:
@@ -99,22 +99,6 @@ class DriftAlert(BaseModel):
     def emailed(self) -> bool:
         """An email was sent (SMTP) or written to the maildir sink."""
         return self.delivered_to is not None
-
-
-def mail_settings(settings: Settings) -> Settings:
-    """Settings to send with: SMTP when RETRAIN_SMTP_HOST is set or an Airflow connection ``retrain_smtp``
-    exists (env var, secrets backend or metadata DB), else unchanged (the maildir sink)."""
-    if settings.smtp_host:
-        return settings
-    try:
-        from airflow.sdk import BaseHook
-
-        conn = BaseHook.get_connection(SMTP_CONN_ID)
-    except Exception:  # not defined, or no Airflow configuration here: either way, no connection
-        return settings
-    if not conn.host:
-        return settings
-    return settings.model_copy(update={"smtp_host": conn.host, "smtp_port": conn.port or settings.smtp_port})
 
 
 def alert_reasons(summary: DriftSummary) -> list[str]:

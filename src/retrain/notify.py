@@ -73,6 +73,22 @@ def write_to_maildir(
     return maildir_path(settings) / "new" / key
 
 
+def mail_settings(settings: Settings) -> Settings:
+    """Settings to send with: SMTP when RETRAIN_SMTP_HOST is set or an Airflow connection ``retrain_smtp``
+    exists (env var, secrets backend or metadata DB), else unchanged (the maildir sink)."""
+    if settings.smtp_host:
+        return settings
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(SMTP_CONN_ID)
+    except Exception:  # not defined, or no Airflow configuration here: either way, no connection
+        return settings
+    if not conn.host:
+        return settings
+    return settings.model_copy(update={"smtp_host": conn.host, "smtp_port": conn.port or settings.smtp_port})
+
+
 def send_email(
     settings: Settings,
     subject: str,
