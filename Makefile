@@ -46,4 +46,4 @@ bench: install system-deps
 	@set -e; for script in $(BENCHES); do echo "== $$script"; $(PY) $$script; done
 
 clean:
-	rm -rf var gx/uncommitted .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var gx/uncommitted gx/expectations gx/checkpoints gx/validation_definitions .pytest_cache .mypy_cache .ruff_cache

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from retrain.errors import SpecError
 from retrain.expectations import GxSetup, build_suite, canonical_suite, suite_path
+from retrain.settings import REPO_ROOT
 from retrain.spec import DatasetSpec
 
 if TYPE_CHECKING:
@@ -24,10 +27,30 @@ DOCS_SITE = "local_site"
 DOCS_INDEX_LIMIT = 100
 # BASIC keeps results small: counts plus a few example values, never the full unexpected lists.
 RESULT_FORMAT: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_count": 5}
+# The committed configuration a new context starts from; the pipeline never writes into it.
+COMMITTED_GX = REPO_ROOT / "gx"
+PROJECT_FILE = "great_expectations.yml"
+
+
+def seed_context(gx_root: Path, committed: Path = COMMITTED_GX) -> bool:
+    """Copy the committed great_expectations.yml (and plugins/) into gx_root when it has none yet."""
+    target = gx_root / PROJECT_FILE
+    if target.is_file() or not (committed / PROJECT_FILE).is_file():
+        return False
+    gx_root.mkdir(parents=True, exist_ok=True)
+    if (committed / "plugins").is_dir():
+        shutil.copytree(committed / "plugins", gx_root / "plugins", dirs_exist_ok=True)
+    tmp = gx_root / f".{PROJECT_FILE}.{uuid.uuid4().hex}.tmp"
+    try:
+        shutil.copyfile(committed / PROJECT_FILE, tmp)
+        tmp.replace(target)  # concurrent seeders write the same bytes; the rename keeps the file whole
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
 
 
 def open_context(gx_root: Path) -> FileDataContext:
-    """Open (scaffolding if needed) the file context whose great_expectations.yml is in gx_root."""
+    """Open the file context in gx_root, seeding it from the committed configuration when new."""
     return _open_and_configure(gx_root)[0]
 
 
@@ -35,6 +58,7 @@ def _open_and_configure(gx_root: Path) -> tuple[FileDataContext, bool]:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    seed_context(gx_root)
     context = gx.get_context(mode="file", context_root_dir=str(gx_root))
     config = context.variables
     current = config.progress_bars

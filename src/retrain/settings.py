@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +21,9 @@ class Settings(BaseSettings):
         default=REPO_ROOT / "config" / "retail_demand.yaml", description="Dataset spec (YAML) to run."
     )
     gx_root: Path = Field(
-        default=REPO_ROOT / "gx", description="Great Expectations file context (holds the gx/ folder)."
+        default=Path("var") / "gx",
+        description="Great Expectations file context (suites, results, Data Docs); default: <home>/gx, "
+        "seeded from the repository's committed gx/great_expectations.yml.",
     )
     mlflow_tracking_uri: str | None = Field(
         default=None, description="MLflow tracking URI; default: SQLite database under home."
@@ -43,6 +46,15 @@ class Settings(BaseSettings):
         default=6 * 3600, ge=0, description="How long the scheduled DAG waits for a day's drop to land."
     )
     drop_poke_interval_s: int = Field(default=300, ge=1, description="How often it looks for the drop.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gx_root_under_home(cls, data: Any) -> Any:
+        # GX writes suites, results and Data Docs: that state belongs to the home, never to the checkout.
+        if isinstance(data, dict) and not data.get("gx_root"):
+            home = Path(data.get("home") or "var").expanduser().resolve()
+            data = {**data, "gx_root": home / "gx"}
+        return data
 
     @property
     def resolved_home(self) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -62,12 +61,8 @@ def retail_spec() -> DatasetSpec:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Settings with home and a copy of the committed GX context under tmp_path."""
-    gx_root = tmp_path / "gx"
-    committed = REPO_ROOT / "gx"
-    if committed.is_dir():
-        shutil.copytree(committed, gx_root, ignore=shutil.ignore_patterns("uncommitted"))
-    return Settings(home=tmp_path / "home", gx_root=gx_root)
+    """Settings with a home under tmp_path; the GX context lives in home/gx (seeded on first use)."""
+    return Settings(home=tmp_path / "home")
 
 
 DropWriter = Callable[..., Path]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from retrain import ingest, validate
 from retrain.errors import DataInvalidError, DataMissingError
 from retrain.layout import DatasetLayout
-from retrain.settings import REPO_ROOT, Settings
+from retrain.settings import Settings
 from retrain.simulate import FAULT_KINDS, deliver_late
 from retrain.spec import DatasetSpec
 from tests.utils.files import tree_digest
@@ -38,12 +37,9 @@ def test_every_fault_kind_is_covered() -> None:
 
 
 def _home_with_history(tmp_path: Path, fault: str) -> tuple[Settings, DatasetSpec, DatasetLayout]:
-    gx_root = tmp_path / "gx"
-    shutil.copytree(REPO_ROOT / "gx", gx_root, ignore=shutil.ignore_patterns("uncommitted"))
     settings, spec, layout, _ = simulate_into(
         tmp_path / "var", START, HISTORY + 1, faults=[f"{fault}@{FAULT_DAY.isoformat()}"]
     )
-    settings = settings.model_copy(update={"gx_root": gx_root})
     for offset in range(HISTORY):
         day = START + timedelta(days=offset)
         ingest.stage_batch(settings, spec, day)
