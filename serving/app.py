@@ -35,15 +35,17 @@ log = logging.getLogger(__name__)
 DESCRIPTION = f"""Predictions of the model holding the `production` alias in the MLflow registry.
 
 Request fields are generated from the dataset spec: entity keys, the date to forecast, and the
-request-time features; lag and rolling features come from the model's online feature snapshot.
+request-time features; lag and rolling features come from the newest online feature snapshot (it moves
+with every curated day, whether or not a new version was promoted; see `snapshot_date` in GET /model).
 
 - **Unknown entities**: {messages.UNKNOWN_ENTITY_POLICY}
 - **Dates**: {messages.HORIZON_POLICY}
 - **Errors**: 400 (not JSON), 413 (body or batch too large), 422 (a field is missing, extra, mistyped,
   out of range, not finite, or a date outside the window) — every error names the field, e.g. `rows[3].price`.
   503 while no model is loaded.
-- **Hot swap**: the alias is polled every RETRAIN_SERVING_POLL_SECONDS; a new version is loaded fully,
-  then swapped in; requests in flight finish on the version they started with.
+- **Hot swap**: the alias and the online feature snapshot are polled every RETRAIN_SERVING_POLL_SECONDS;
+  a new version or a newer snapshot is loaded fully, then swapped in; requests in flight finish on the
+  version and snapshot they started with.
 """
 
 
@@ -106,7 +108,7 @@ async def _poll_registry(state: ServingState) -> None:
     while True:
         await asyncio.sleep(state.settings.serving_poll_seconds)
         try:
-            await asyncio.to_thread(state.store.refresh)
+            await asyncio.to_thread(state.store.poll)
         except ServingError:
             pass  # recorded by the store (metrics, /ready); the next poll retries
         except Exception:

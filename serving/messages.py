@@ -11,9 +11,9 @@ UNKNOWN_ENTITY_POLICY = (
     'default level. The response marks such rows with `"known_entity": false`.'
 )
 HORIZON_POLICY = (
-    "Dates must fall after the snapshot day of the served model and at most "
-    "RETRAIN_SERVING_MAX_HORIZON_DAYS later (see GET /model for the current window); other dates "
-    "get 422 naming the field."
+    "Dates must fall after the day of the feature snapshot in use (the newest curated day whose features "
+    "were built, whichever model serves) and at most RETRAIN_SERVING_MAX_HORIZON_DAYS later (see GET "
+    "/model for the current window); other dates get 422 naming the field."
 )
 
 
@@ -48,6 +48,11 @@ def served_from_cache_warning(version: int) -> str:
 def reload_failed_warning(version: int, error: str) -> str:
     """/ready warning when a newer version could not be loaded."""
     return f"loading version {version} failed ({error}); still serving the previous version"
+
+
+def online_snapshot_warning(error: str, in_use: date) -> str:
+    """/ready warning when the online feature snapshot cannot feed the served model."""
+    return f"{error}; serving with the feature snapshot of {in_use.isoformat()}"
 
 
 def invalid_json(detail: str) -> str:

@@ -11,6 +11,7 @@ served version, the endpoint and the HTTP status code, so "5xx share" is one Pro
 from __future__ import annotations
 
 import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,24 @@ class ServingMetrics:
             registry=registry,
             multiprocess_mode="mostrecent",
         )
+        self.snapshot_date = Gauge(
+            "model_feature_snapshot_date_seconds",
+            "Unix time (00:00 UTC) of the day of the feature snapshot in use; dates after it are served.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.snapshot_online = Gauge(
+            "model_feature_snapshot_online",
+            "1 when the dataset's online feature snapshot is in use, 0 for the one logged with the model.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.snapshot_reloads = Counter(
+            "model_feature_snapshot_reloads",
+            "Swaps to a newer online feature snapshot beside the served version, by result (success, error).",
+            ["result"],
+            registry=registry,
+        )
         self.log_write_errors = Counter(
             "prediction_log_write_errors",
             "Failed writes of the prediction log (the requests themselves succeeded).",
@@ -134,6 +153,17 @@ class ServingMetrics:
         self._info_labels = labels
         self.reloads.labels("success").inc()
         self.last_reload.set(time.time())
+
+    def snapshot_in_use(self, day: date, online: bool, swapped: bool = False) -> None:
+        """Record the feature snapshot now feeding the served version (and count a swap to it)."""
+        self.snapshot_date.set(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+        self.snapshot_online.set(1 if online else 0)
+        if swapped:
+            self.snapshot_reloads.labels("success").inc()
+
+    def snapshot_load_failed(self) -> None:
+        """Count an online snapshot that could not be swapped in (the one in use keeps serving)."""
+        self.snapshot_reloads.labels("error").inc()
 
     def model_load_failed(self) -> None:
         """Count a failed load (the previous version keeps serving)."""

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from retrain.errors import RetrainError
-from retrain.feature_snapshot import read_snapshot
+from retrain.feature_snapshot import FeatureSnapshot, read_snapshot
 from retrain.model import ForecastModel
+from retrain.online_snapshot import SnapshotShape
 from retrain.registry import ModelRegistry, VersionInfo
 from retrain.spec import DatasetSpec
 from serving import messages
@@ -32,6 +33,7 @@ from serving.metrics import ServingMetrics
 from serving.model_cache import BOOSTER_NAME, SNAPSHOT_NAME, ModelCache
 from serving.predictor import FastPredictor
 from serving.settings import ServingSettings
+from serving.snapshot_follower import MODEL_SOURCE, ONLINE_SOURCE, OnlineSnapshotFollower
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,11 @@ SNAPSHOT_ARTIFACT = "features/snapshot.parquet"
 
 @dataclass(frozen=True, eq=False)
 class LoadedModel:
-    """One version ready to serve: booster, predictor, feature tables and what the registry said."""
+    """One version ready to serve: booster, predictor, feature tables and what the registry said.
+
+    `features` is built from the newest snapshot that fits the model (`snapshot_source`: its own or
+    the dataset's online one); `trained` is the shape and vocabulary of the model's own snapshot.
+    """
 
     name: str
     version: int
@@ -50,6 +56,8 @@ class LoadedModel:
     model: ForecastModel
     predictor: FastPredictor
     features: OnlineFeatureBuilder
+    trained: SnapshotShape
+    snapshot_source: str
 
     @property
     def label(self) -> str:
@@ -121,6 +129,8 @@ class ModelStore:
         self.model_name = settings.serving_model_name or spec.model_name
         self.alias = settings.serving_alias
         self.cache = ModelCache(settings.cache_root, self.model_name, settings.serving_cache_versions)
+        follow = settings.serving_follow_online_snapshot
+        self.snapshots = OnlineSnapshotFollower(settings.online_snapshot_path(spec) if follow else None)
         self.registry_up = False
         self.registry_error: str | None = None
         self.registry_down_since: datetime | None = None
@@ -173,6 +183,41 @@ class ModelStore:
                 previous != loaded.version, loaded.version, previous, f"serving version {loaded.version}"
             )
 
+    def poll(self) -> None:
+        """One poll: follow the alias, then the online snapshot (also while the registry is down)."""
+        try:
+            self.refresh()
+        finally:
+            self.refresh_snapshot()
+
+    def refresh_snapshot(self) -> bool:
+        """Feed the served version the online feature snapshot if it is newer than the one in use."""
+        with self._lock:
+            current = self._current
+            if current is None:
+                return False
+            snapshot = self.snapshots.newer_than(current.features.snapshot_date, current.trained)
+            if snapshot is None:
+                return False
+            try:
+                features = self._features(snapshot)
+            except Exception as exc:
+                self.snapshots.failed(snapshot, exc)
+                self.metrics.snapshot_load_failed()
+                return False
+            # One reference swap, as for a new version: requests in flight keep the old tables.
+            self._current = dataclasses.replace(current, features=features, snapshot_source=ONLINE_SOURCE)
+            self.metrics.snapshot_in_use(features.snapshot_date, online=True, swapped=True)
+            log.info(
+                "feature snapshot model=%s version=%d snapshot_date=%s source=%s (was %s)",
+                self.model_name,
+                current.version,
+                features.snapshot_date,
+                ONLINE_SOURCE,
+                current.features.snapshot_date,
+            )
+            return True
+
     def warnings(self) -> list[str]:
         """What is degraded, for /ready."""
         found = []
@@ -184,6 +229,10 @@ class ModelStore:
             found.append(messages.served_from_cache_warning(current.version))
         if self.load_error:
             found.append(self.load_error)
+        if current is not None and self.snapshots.error:
+            found.append(
+                messages.online_snapshot_warning(self.snapshots.error, current.features.snapshot_date)
+            )
         return found
 
     def _registry_client(self) -> ModelRegistry:
@@ -243,9 +292,15 @@ class ModelStore:
     def _build(self, version: int, info: dict[str, Any], source: str) -> LoadedModel:
         folder = self.cache.version_dir(version)
         model = ForecastModel.load(folder / BOOSTER_NAME, nthread=self.settings.serving_nthread)
-        features = OnlineFeatureBuilder(
-            read_snapshot(folder / SNAPSHOT_NAME), self.spec, self.settings.serving_max_horizon_days
-        )
+        own = read_snapshot(folder / SNAPSHOT_NAME)
+        trained = SnapshotShape.of(own)
+        features, snapshot_source = self._features(own), MODEL_SOURCE
+        newer = self.snapshots.newer_than(own.snapshot_date, trained)
+        if newer is not None:
+            try:
+                features, snapshot_source = self._features(newer), ONLINE_SOURCE
+            except Exception as exc:
+                self.snapshots.failed(newer, exc)
         if model.feature_names != features.feature_names:
             raise ModelLoadError(
                 f"version {version} expects features {model.feature_names} but the spec "
@@ -256,23 +311,38 @@ class ModelStore:
         )
         predictor = _checked(predictor, features)
         return LoadedModel(
-            self.model_name, version, info, source, datetime.now(UTC), model, predictor, features
+            self.model_name,
+            version,
+            info,
+            source,
+            datetime.now(UTC),
+            model,
+            predictor,
+            features,
+            trained,
+            snapshot_source,
         )
+
+    def _features(self, snapshot: FeatureSnapshot) -> OnlineFeatureBuilder:
+        return OnlineFeatureBuilder(snapshot, self.spec, self.settings.serving_max_horizon_days)
 
     def _swap(self, loaded: LoadedModel) -> None:
         self._current = loaded  # the one reference requests read
         self.not_ready_reason = ""
         self.metrics.model_loaded(self.model_name, loaded.version, loaded.info.get("run_id"))
+        self.metrics.snapshot_in_use(loaded.features.snapshot_date, loaded.snapshot_source == ONLINE_SOURCE)
         try:
             self.cache.mark_current(loaded.version)
         except OSError as exc:
             log.warning("serving cache: cannot record version %d: %s", loaded.version, exc)
         log.info(
-            "serving model=%s version=%d source=%s fast_predict=%s",
+            "serving model=%s version=%d source=%s fast_predict=%s snapshot_date=%s snapshot_source=%s",
             self.model_name,
             loaded.version,
             loaded.source,
             loaded.predictor.native,
+            loaded.features.snapshot_date,
+            loaded.snapshot_source,
         )
 
 

@@ -74,7 +74,15 @@ class ModelResponse(BaseModel):
     source: str
     data_start: str | None
     data_end: str | None
-    snapshot_date: str
+    snapshot_date: str = Field(description="Day of the feature snapshot in use: the served dates follow it.")
+    snapshot_source: str = Field(
+        description="online: the dataset's newest online snapshot (moves with every curated day); "
+        "model: the snapshot logged with this version's run (no newer online snapshot fits)."
+    )
+    model_snapshot_date: str = Field(description="Day of the snapshot logged with this version's run.")
+    online_snapshot: str = Field(
+        description="The online snapshot as last seen: its day and path, or why unused."
+    )
     first_date: str = Field(description="First date served (snapshot day + 1).")
     last_date: str = Field(description="Last date served (snapshot day + max horizon).")
     entities: int

@@ -218,6 +218,9 @@ async def model(request: Request) -> Response:
         data_start=info.get("data_start"),
         data_end=info.get("data_end"),
         snapshot_date=features.snapshot_date.isoformat(),
+        snapshot_source=current.snapshot_source,
+        model_snapshot_date=current.trained.snapshot_date.isoformat(),
+        online_snapshot=state.store.snapshots.detail,
         first_date=features.first_date.isoformat(),
         last_date=features.last_date.isoformat(),
         entities=features.entity_count,
@@ -271,6 +274,8 @@ async def reload(
         outcome = await asyncio.to_thread(state.store.refresh, force)
     except ServingError as exc:
         return serving_error_response(exc, None)
+    finally:
+        await asyncio.to_thread(state.store.refresh_snapshot)
     body = ReloadResponse(
         changed=outcome.changed,
         model_version=outcome.version,

@@ -7,7 +7,9 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from retrain.layout import DatasetLayout
 from retrain.settings import Settings
+from retrain.spec import DatasetSpec
 
 DEFAULT_PREDICTION_BUCKETS = (0.0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 100_000)
 
@@ -34,7 +36,17 @@ class ServingSettings(Settings):
         default=1_048_576, ge=1024, description="Largest accepted request body (413 above)."
     )
     serving_max_horizon_days: int = Field(
-        default=7, ge=1, description="Latest date served, in days after the model's feature snapshot."
+        default=7, ge=1, description="Latest date served, in days after the feature snapshot in use."
+    )
+    serving_follow_online_snapshot: bool = Field(
+        default=True,
+        description="Feed the served model the dataset's newest online feature snapshot (moves with every "
+        "curated day); off: only the snapshot logged with the model's run.",
+    )
+    serving_online_snapshot: Path | None = Field(
+        default=None,
+        description="Parquet file of the online feature snapshot the features stage publishes; default: "
+        "<home>/<dataset>/features/online/snapshot.parquet.",
     )
     serving_api_key: SecretStr | None = Field(
         default=None, description="Key for POST /admin/reload (header X-API-Key); unset: admin disabled."
@@ -74,6 +86,12 @@ class ServingSettings(Settings):
     def cache_root(self) -> Path:
         """Local copies of the versions the service loaded (cold start with the registry down)."""
         return self.resolved_home / "serving_cache"
+
+    def online_snapshot_path(self, spec: DatasetSpec) -> Path:
+        """Where the dataset's online feature snapshot is published (the features stage writes it)."""
+        if self.serving_online_snapshot is not None:
+            return self.serving_online_snapshot.expanduser()
+        return DatasetLayout.for_spec(self, spec).online_snapshot
 
     def api_key(self) -> str | None:
         """The admin API key in clear, or None when admin endpoints are disabled."""

@@ -7,6 +7,7 @@ this module reads curated partitions, writes `features/date=D/{train,snapshot}.p
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -39,6 +40,7 @@ from retrain.feature_snapshot import (
     write_snapshot,
 )
 from retrain.layout import DatasetLayout
+from retrain.online_snapshot import publish_online_snapshot
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
 
@@ -92,6 +94,8 @@ class FeaturesResult:
     feature_names: tuple[str, ...]
     partitions: tuple[PartitionLineage, ...]
     vocabulary: dict[str, tuple[str, ...]]
+    # The dataset's online snapshot (what serving follows) after this run: this day's, unless newer.
+    online_snapshot_date: date | None = None
 
     def lineage(self) -> dict[str, Any]:
         """JSON-friendly lineage and schema (no absolute paths): what the manifest holds."""
@@ -179,12 +183,18 @@ def run(settings: Settings, spec: DatasetSpec, day: date) -> FeaturesResult:
     write_snapshot(snapshot, result.snapshot_path)
     manifest = json.dumps(result.lineage(), indent=2, sort_keys=True) + "\n"
     write_atomically(result.manifest_path, lambda target: target.write_text(manifest, encoding="utf-8"))
+    # Published whatever the gates decide later, so serving forecasts the day after the newest curated day.
+    source = str(result.snapshot_path.relative_to(layout.root))
+    online = publish_online_snapshot(snapshot, layout.online_snapshot, source)
+    result = dataclasses.replace(result, online_snapshot_date=online.online_date)
     log.info(
-        "features day=%s train_rows=%d entities=%d partitions=%d features=%d",
+        "features day=%s train_rows=%d entities=%d partitions=%d features=%d online_snapshot=%s%s",
         day,
         result.train_rows,
         result.snapshot_entities,
         len(partitions),
         len(result.feature_names),
+        online.online_date,
+        "" if online.published else " (newer, kept)",
     )
     return result

@@ -52,6 +52,11 @@ class DatasetLayout:
         return self.root / "features"
 
     @property
+    def online_snapshot(self) -> Path:
+        """The newest online feature snapshot (any run date), which serving follows; its date sits beside it."""
+        return self.features / "online" / "snapshot.parquet"
+
+    @property
     def predictions(self) -> Path:
         """The serving prediction log."""
         return self.root / "predictions"
