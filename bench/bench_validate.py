@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from _common import RunContext, grid_shape, markdown_table, median, parse_counts, seconds, write_section
 
-from retrain.expectations import PARTITION_DATE, ROW_COUNT_MAX, ROW_COUNT_MIN
+from retrain.expectations import PARTITION_DATE, PARTITION_LAST, ROW_COUNT_MAX, ROW_COUNT_MIN
 from retrain.ingest import normalise_frame
 from retrain.settings import REPO_ROOT, Settings
 from retrain.simulate import SimulationConfig, generate_day
@@ -76,6 +76,7 @@ def suite_parameters(rows: int) -> dict[str, Any]:
         ROW_COUNT_MIN: rows // 2,
         ROW_COUNT_MAX: rows * 3 // 2,
         PARTITION_DATE: f"{DAY.isoformat()}T00:00:00",
+        PARTITION_LAST: f"{DAY.isoformat()}T00:00:00",
     }
 
 

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 ROW_COUNT_MIN = "row_count_min"
 ROW_COUNT_MAX = "row_count_max"
-PARTITION_DATE = "partition_date"
+PARTITION_DATE = "partition_date"  # the first day a batch may hold
+PARTITION_LAST = "partition_date_last"  # the last: the same day for a daily batch, later for a range
 
 # The pandas dtypes ingest produces for each logical type, spelled the way GX's pandas type check
 # resolves them ("Int64Dtype" -> pd.Int64Dtype()); nullable variants appear only when nulls do.
@@ -119,12 +120,16 @@ def spec_checks(spec: DatasetSpec) -> list[Check]:
         checks.append(
             Check("expect_column_values_to_be_unique", {"column": spec.timestamp_column}, "unique_key")
         )
-    # Every row belongs to the partition being validated (min = max = the run date).
-    day = parameter(PARTITION_DATE)
+    # Every row belongs to the partition being validated: min = max = the run date for a day; a range
+    # of days for range ingest, which checks separately that each row sits in its own day's file.
     checks.append(
         Check(
             "expect_column_values_to_be_between",
-            {"column": spec.timestamp_column, "min_value": day, "max_value": day},
+            {
+                "column": spec.timestamp_column,
+                "min_value": parameter(PARTITION_DATE),
+                "max_value": parameter(PARTITION_LAST),
+            },
             "partition_date",
         )
     )

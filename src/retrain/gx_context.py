@@ -18,7 +18,9 @@ from retrain.spec import DatasetSpec
 if TYPE_CHECKING:
     from great_expectations import Checkpoint, ExpectationSuite, ValidationDefinition
     from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.data_context.file_data_context import FileDataContext
+    from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
 
 DATASOURCE = "retrain"
 BATCH_DEFINITION = "daily_batch"
@@ -194,6 +196,33 @@ def prepare_checkpoint(gx_root: Path, spec: DatasetSpec) -> tuple[FileDataContex
 def sync_context(gx_root: Path, spec: DatasetSpec) -> GxSetup:
     """Create or update the file context for a spec and say what changed."""
     return prepare_checkpoint(gx_root, spec)[2]
+
+
+def result_identifier(spec: DatasetSpec, run_id: RunIdentifier) -> ValidationResultIdentifier:
+    """Store key of a whole-dataframe validation result of the spec's suite (as GX names it)."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    return ValidationResultIdentifier(
+        expectation_suite_identifier=ExpectationSuiteIdentifier(name=spec.name),
+        run_id=run_id,
+        batch_identifier=f"{DATASOURCE}-{spec.name}",
+    )
+
+
+def result_path(context: FileDataContext, key: ValidationResultIdentifier) -> Path:
+    """The local JSON file of a stored validation result."""
+    url = context.validation_results_store.store_backend.get_url_for_key(key.to_tuple())  # type: ignore[no-untyped-call]
+    return Path(unquote(url.removeprefix("file://")))
+
+
+def build_docs(context: FileDataContext, keys: list[ValidationResultIdentifier]) -> Path | None:
+    """Render the given results and the index once (range ingest), and return the local index."""
+    if keys:
+        context.build_data_docs(resource_identifiers=keys)
+    return data_docs_index(context)
 
 
 def data_docs_index(context: FileDataContext) -> Path | None:

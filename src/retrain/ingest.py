@@ -22,7 +22,7 @@ from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_
 from retrain.errors import DataMissingError, SpecError
 from retrain.layout import DatasetLayout, partition_name
 from retrain.settings import Settings
-from retrain.spec import ColumnType, DatasetSpec
+from retrain.spec import ColumnSpec, ColumnType, DatasetSpec
 
 PART = "part.parquet"
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
@@ -162,15 +162,19 @@ def _to_bool(values: pd.Series) -> pd.Series | None:
     return flags.astype("boolean" if flags.isna().any() else "bool")
 
 
-def _to_day(values: pd.Series) -> pd.Series | None:
+def _parse_stamps(values: pd.Series, fmt: str | None) -> pd.Series:
+    """Timestamps per the column's strftime format (ISO 8601 when None); unparseable values become NaT."""
+    if is_datetime64_any_dtype(values):
+        return values
+    text = values if values.dtype == object else values.astype("string")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # mixed offsets: the caller checks the dtype
+        return pd.to_datetime(text, errors="coerce", format=fmt or "ISO8601")
+
+
+def _to_day(values: pd.Series, fmt: str | None = None) -> pd.Series | None:
     try:
-        if is_datetime64_any_dtype(values):
-            stamps = values
-        else:
-            text = values if values.dtype == object else values.astype("string")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # mixed offsets: handled just below
-                stamps = pd.to_datetime(text, errors="coerce", format="ISO8601")
+        stamps = _parse_stamps(values, fmt)
     except (ValueError, TypeError):
         return None
     if not is_datetime64_any_dtype(stamps) or _lost(values, stamps):
@@ -178,6 +182,40 @@ def _to_day(values: pd.Series) -> pd.Series | None:
     if getattr(stamps.dt, "tz", None) is not None:
         stamps = stamps.dt.tz_localize(None)  # the local calendar day is the day
     return stamps.dt.normalize().astype("datetime64[ns]")
+
+
+def describe_format(fmt: str | None) -> str:
+    """How a date column's format reads in messages."""
+    return repr(fmt) if fmt else "ISO 8601 (the default, e.g. '2024-03-01')"
+
+
+def date_format_problem(name: str, fmt: str | None, values: pd.Series) -> str | None:
+    """A field-named message when a date column's values do not parse with its format, else None."""
+    if _to_day(values, fmt) is not None:
+        return None
+    hint = f"set columns.{name}.format in the spec (a strftime pattern, e.g. '%b %d %Y')"
+    try:
+        stamps = _parse_stamps(values, fmt)
+    except (ValueError, TypeError):
+        return f"column {name}: values do not parse as dates with format {describe_format(fmt)}; {hint}"
+    bad = values.notna() & pd.Series(stamps, index=values.index).isna()
+    if not bad.any():
+        return f"column {name}: values mix time zones, so some have no single calendar day; write one offset"
+    return (
+        f"column {name}: {int(bad.sum())} value(s) do not match format {describe_format(fmt)} "
+        f"(e.g. {str(values[bad].iloc[0])!r}); {hint}"
+    )
+
+
+def date_format_problems(spec: DatasetSpec, frame: pd.DataFrame) -> dict[str, str]:
+    """Column -> message for the spec's date columns that did not parse (left as text when staged)."""
+    problems = {}
+    for name, col in spec.columns.items():
+        if col.type is ColumnType.DATE and name in frame.columns and not is_datetime64_any_dtype(frame[name]):
+            problem = date_format_problem(name, col.format, frame[name])
+            if problem:
+                problems[name] = problem
+    return problems
 
 
 def _to_string(values: pd.Series) -> pd.Series:
@@ -188,9 +226,15 @@ _COERCE: dict[ColumnType, Callable[[pd.Series], pd.Series | None]] = {
     ColumnType.INT: _to_int,
     ColumnType.FLOAT: _to_float,
     ColumnType.BOOL: _to_bool,
-    ColumnType.DATE: _to_day,
     ColumnType.STRING: _to_string,
 }
+
+
+def coerce_column(values: pd.Series, col: ColumnSpec) -> pd.Series | None:
+    """The column cast to its declared type (dates per col.format), or None when it will not cast."""
+    if col.type is ColumnType.DATE:
+        return _to_day(values, col.format)
+    return _COERCE[col.type](values)
 
 
 def normalise_frame(raw: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, list[str]]:
@@ -201,7 +245,7 @@ def normalise_frame(raw: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame,
     for name, col in spec.columns.items():
         if name not in raw.columns:
             continue
-        typed = _COERCE[col.type](raw[name])
+        typed = coerce_column(raw[name], col)
         if typed is None:
             uncoerced.append(name)
             typed = _as_text(raw[name]) if raw[name].dtype == object else raw[name]

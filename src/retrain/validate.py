@@ -7,21 +7,28 @@ import logging
 import math
 import statistics
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow.parquet as pq
 
 from retrain.errors import DataInvalidError, DataMissingError
-from retrain.expectations import PARTITION_DATE, ROW_COUNT_MAX, ROW_COUNT_MIN, check_label, spec_checks
+from retrain.expectations import (
+    PARTITION_DATE,
+    PARTITION_LAST,
+    ROW_COUNT_MAX,
+    ROW_COUNT_MIN,
+    check_label,
+    spec_checks,
+)
 from retrain.ingest import (
     PublishResult,
     StageResult,
+    date_format_problems,
     publish_batch,
     quarantine_batch,
     stage_batch,
@@ -30,6 +37,10 @@ from retrain.ingest import (
 from retrain.layout import DatasetLayout
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
+
+if TYPE_CHECKING:
+    from great_expectations import Checkpoint
+    from great_expectations.data_context.data_context.file_data_context import FileDataContext
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +68,7 @@ class ValidationResult:
     parameters: dict[str, Any] = field(hash=False)
     seconds: float
     published: PublishResult | None = None
+    date_problems: tuple[str, ...] = ()
 
     @property
     def failed_expectations(self) -> list[str]:
@@ -75,21 +87,40 @@ class BatchRun:
 def row_count_band(settings: Settings, spec: DatasetSpec, day: date) -> tuple[int, int | None]:
     """Allowed row count for a day: median of recent curated days x (1 +- tolerance), min_rows floor."""
     layout = DatasetLayout.for_spec(settings, spec)
-    floor = spec.validation.min_rows
     recent = [d for d in layout.curated_days() if d < day][-spec.validation.row_count_lookback_days :]
+    return band_from_counts(spec, [pq.read_metadata(layout.curated_file(d)).num_rows for d in recent])
+
+
+def band_from_counts(spec: DatasetSpec, recent: Sequence[int]) -> tuple[int, int | None]:
+    """The row-count band given the row counts of the recent curated days (none: min_rows only)."""
+    floor = spec.validation.min_rows
     if not recent:
         return floor, None
-    median = statistics.median(pq.read_metadata(layout.curated_file(d)).num_rows for d in recent)
+    median = statistics.median(recent)
     tolerance = spec.validation.row_count_tolerance
     return max(floor, math.floor(median * (1 - tolerance))), max(floor, math.ceil(median * (1 + tolerance)))
 
 
-def expectation_parameters(settings: Settings, spec: DatasetSpec, day: date) -> dict[str, Any]:
-    """Run-time values of the suite's $PARAMETERs for a day."""
-    low, high = row_count_band(settings, spec, day)
+def _stamp(day: date) -> str:
     # A full timestamp string: GX would coerce a bare "YYYY-MM-DD" into a date, which pandas
     # refuses to compare with a datetime64 column.
-    return {ROW_COUNT_MIN: low, ROW_COUNT_MAX: high, PARTITION_DATE: f"{day.isoformat()}T00:00:00"}
+    return f"{day.isoformat()}T00:00:00"
+
+
+def range_parameters(first: date, last: date, band: tuple[int, int | None]) -> dict[str, Any]:
+    """$PARAMETER values for a batch holding the days first..last with a row-count band."""
+    low, high = band
+    return {
+        ROW_COUNT_MIN: low,
+        ROW_COUNT_MAX: high,
+        PARTITION_DATE: _stamp(first),
+        PARTITION_LAST: _stamp(last),
+    }
+
+
+def expectation_parameters(settings: Settings, spec: DatasetSpec, day: date) -> dict[str, Any]:
+    """Run-time values of the suite's $PARAMETERs for a day."""
+    return range_parameters(day, day, row_count_band(settings, spec, day))
 
 
 def _plain_json(gx_result: Any) -> dict[str, Any]:
@@ -156,38 +187,71 @@ def failures_from_result(
     return tuple(sorted(failures, key=lambda f: (f.column is not None, order.get(f.name, len(order)))))
 
 
+GxHandle = tuple["FileDataContext", "Checkpoint"]
+
+
 def validate_frame(
-    settings: Settings, spec: DatasetSpec, day: date, frame: pd.DataFrame
+    settings: Settings,
+    spec: DatasetSpec,
+    day: date,
+    frame: pd.DataFrame,
+    gx: GxHandle | None = None,
+    build_docs: bool = True,
 ) -> tuple[ValidationResult, dict[str, Any]]:
-    """Run the spec's checkpoint once on a frame; no publish, no quarantine. Returns the GX JSON too."""
+    """Run the spec's checkpoint once on a frame; no publish, no quarantine. Returns the GX JSON too.
+
+    With build_docs=False the result is stored but Data Docs are left for the caller to build once
+    (range ingest); `gx` reuses an open context and checkpoint.
+    """
     from great_expectations.core.run_identifier import RunIdentifier
 
-    from retrain.gx_context import data_docs_index, prepare_checkpoint
+    from retrain.gx_context import RESULT_FORMAT, data_docs_index, prepare_checkpoint, result_path
 
-    context, checkpoint, _ = prepare_checkpoint(settings.gx_root, spec)
+    context, checkpoint = gx or prepare_checkpoint(settings.gx_root, spec)[:2]
     params = expectation_parameters(settings, spec, day)
     # Naming the run after the partition date groups results and Data Docs by day.
     run_id = RunIdentifier(run_name=day.isoformat(), run_time=datetime.now(UTC))
     started = time.perf_counter()
-    outcome = checkpoint.run(
-        batch_parameters={"dataframe": frame}, expectation_parameters=params, run_id=run_id
-    )
+    if build_docs:
+        outcome = checkpoint.run(
+            batch_parameters={"dataframe": frame}, expectation_parameters=params, run_id=run_id
+        )
+        (key, suite_result), *_ = outcome.run_results.items()
+    else:
+        from retrain.gx_context import result_identifier
+
+        suite_result = checkpoint.validation_definitions[0].run(
+            batch_parameters={"dataframe": frame},
+            expectation_parameters=params,
+            result_format=RESULT_FORMAT,
+            run_id=run_id,
+        )
+        key = result_identifier(spec, run_id)
     seconds = time.perf_counter() - started
-    (key, suite_result), *_ = outcome.run_results.items()
     result_json = _plain_json(suite_result)
-    key_tuple: Any = key.to_tuple()  # type: ignore[no-untyped-call]
-    store_url = context.validation_results_store.store_backend.get_url_for_key(key_tuple)
+    problems = date_format_problems(spec, frame)
     result = ValidationResult(
         day=day,
-        success=bool(suite_result.success),
+        success=bool(suite_result.success) and not problems,
         rows=len(frame),
-        failures=failures_from_result(spec, result_json, frame.columns),
-        result_path=Path(unquote(store_url.removeprefix("file://"))),
+        failures=_explain_dates(failures_from_result(spec, result_json, frame.columns), problems),
+        result_path=result_path(context, key),
         data_docs_index=data_docs_index(context),
         parameters=params,
         seconds=seconds,
+        date_problems=tuple(problems.values()),
     )
     return result, result_json
+
+
+def _explain_dates(
+    failures: tuple[FailedExpectation, ...], problems: dict[str, str]
+) -> tuple[FailedExpectation, ...]:
+    """Failures on an unparsed date column observe the format mismatch, not GX's comparison error."""
+    return tuple(
+        replace(f, observed="not parsed as dates: see the format message") if f.column in problems else f
+        for f in failures
+    )
 
 
 def gx_check_frame(
@@ -204,12 +268,15 @@ def gx_check_frame(
     return [f.name for f in failures_from_result(spec, _plain_json(outcome))]
 
 
-def validate_batch(settings: Settings, spec: DatasetSpec, day: date) -> ValidationResult:
+def validate_batch(
+    settings: Settings, spec: DatasetSpec, day: date, gx: GxHandle | None = None, build_docs: bool = True
+) -> ValidationResult:
     """Validate the staged batch; publish it when valid, else quarantine it and raise DataInvalidError."""
     staged = staged_file(settings, spec, day)
     if not staged.is_file():
         raise DataMissingError(f"no staged batch for {spec.name} {day} at {staged}; run stage_batch first")
-    result, result_json = validate_frame(settings, spec, day, pd.read_parquet(staged))
+    frame = pd.read_parquet(staged)
+    result, result_json = validate_frame(settings, spec, day, frame, gx=gx, build_docs=build_docs)
     if result.success:
         published = publish_batch(settings, spec, day)
         log.info(
@@ -220,8 +287,9 @@ def validate_batch(settings: Settings, spec: DatasetSpec, day: date) -> Validati
     where = quarantine_batch(settings, spec, day, result_json)
     names = "; ".join(f"{f.name} [{f.observed}]" for f in result.failures)
     log.warning("validate failed dataset=%s date=%s failed=%s quarantine=%s", spec.name, day, names, where)
+    dates = "".join(f"{p}. " for p in result.date_problems)
     raise DataInvalidError(
-        f"{spec.name} {day}: {len(result.failures)} expectation(s) failed: {names}. "
+        f"{spec.name} {day}: {dates}{len(result.failures)} expectation(s) failed: {names}. "
         f"Batch quarantined in {where} (gx_result.json); Data Docs: {result.data_docs_index}. "
         "Curated data is unchanged; fix the drop and re-run the day.",
         failed_expectations=result.failed_expectations,
