@@ -1,20 +1,21 @@
-"""Evaluate stage: candidate, current production and baseline on the same holdout, overall and per slice."""
+"""Evaluate stage: candidate, current production and every baseline on the same holdout, overall and per slice."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from retrain.baselines import all_baseline_predictions
 from retrain.feature_maths import feature_names
 from retrain.metrics import Metrics, SliceMetrics, flat_metrics, regression_metrics, slice_metrics
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
-from retrain.train import TrainResult, load_training_table, predict, seasonal_naive, time_split
+from retrain.train import TrainResult, load_training_table, predict, time_split
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,10 @@ class ModelScores:
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    """Scores of candidate, baseline and (if any) production, plus what the gates need to know about them."""
+    """Scores of candidate, baselines and (if any) production, plus what the gates need to know about them.
+
+    `baseline` is the best baseline (lowest holdout RMSE), `baselines` every one the spec lists.
+    """
 
     train: TrainResult
     candidate: ModelScores
@@ -58,6 +62,14 @@ class EvaluationResult:
     production_version: int | None
     production_data_end: date | None
     holdout_rows: int
+    baselines: dict[str, ModelScores] = field(default_factory=dict)
+    best_baseline: str = "seasonal_naive"
+
+    def baseline_overall(self) -> dict[str, Metrics]:
+        """Overall metrics of every baseline (just the best one for results written before there were several)."""
+        if not self.baselines:
+            return {self.best_baseline: self.baseline.overall}
+        return {name: scores.overall for name, scores in self.baselines.items()}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for XCom."""
@@ -69,6 +81,8 @@ class EvaluationResult:
             "production_version": self.production_version,
             "production_data_end": self.production_data_end.isoformat() if self.production_data_end else None,
             "holdout_rows": self.holdout_rows,
+            "baselines": {name: scores.to_dict() for name, scores in self.baselines.items()},
+            "best_baseline": self.best_baseline,
         }
 
     @classmethod
@@ -83,6 +97,8 @@ class EvaluationResult:
             production_version=data.get("production_version"),
             production_data_end=date.fromisoformat(end) if end else None,
             holdout_rows=data["holdout_rows"],
+            baselines={n: ModelScores.from_dict(v) for n, v in (data.get("baselines") or {}).items()},
+            best_baseline=data.get("best_baseline", "seasonal_naive"),
         )
 
 
@@ -95,7 +111,7 @@ def score(frame: pd.DataFrame, predictions: np.ndarray, spec: DatasetSpec) -> Mo
 
 
 def run(settings: Settings, spec: DatasetSpec, trained: TrainResult) -> EvaluationResult:
-    """Score candidate, production and baseline on the candidate's holdout and log the comparison."""
+    """Score candidate, production and the baselines on the candidate's holdout and log the comparison."""
     import mlflow
 
     from retrain import tracking
@@ -107,7 +123,12 @@ def run(settings: Settings, spec: DatasetSpec, trained: TrainResult) -> Evaluati
 
     candidate_model = tracking.load_forecast_model(trained.model_uri)
     candidate = score(holdout, predict(candidate_model, holdout, spec), spec)
-    baseline = score(holdout, seasonal_naive(holdout, float(train[spec.target].mean())), spec)
+    baselines = {
+        name: score(holdout, values, spec)
+        for name, values in all_baseline_predictions(train, holdout, spec).items()
+    }
+    best = min(baselines, key=lambda name: baselines[name].overall.rmse)
+    baseline = baselines[best]
 
     production: ModelScores | None = None
     current = ModelRegistry(settings, spec.model_name).production()
@@ -128,17 +149,22 @@ def run(settings: Settings, spec: DatasetSpec, trained: TrainResult) -> Evaluati
         production_version=current.version if current else None,
         production_data_end=current.data_end if current else None,
         holdout_rows=len(holdout),
+        baselines=baselines,
+        best_baseline=best,
     )
     with mlflow.start_run(run_id=trained.run_id):
         mlflow.log_metrics(flat_metrics(candidate.overall, candidate.slices, prefix="eval.candidate."))
         mlflow.log_metrics(flat_metrics(baseline.overall, baseline.slices, prefix="eval.baseline."))
+        for name, scores in baselines.items():
+            mlflow.log_metrics(scores.overall.to_dict(prefix=f"eval.baseline.{name}."))
         if production is not None:
             mlflow.log_metrics(flat_metrics(production.overall, production.slices, prefix="eval.production."))
         mlflow.log_dict(result.to_dict(), "evaluation.json")
     log.info(
-        "evaluate day=%s candidate_rmse=%.4f baseline_rmse=%.4f production_rmse=%s (v%s)",
+        "evaluate day=%s candidate_rmse=%.4f best_baseline=%s baseline_rmse=%.4f production_rmse=%s (v%s)",
         trained.day,
         candidate.overall.rmse,
+        best,
         baseline.overall.rmse,
         f"{production.overall.rmse:.4f}" if production else "n/a",
         result.production_version,

@@ -70,7 +70,10 @@ def feature_names(spec: DatasetSpec) -> list[str]:
         *target_feature_names(spec),
         *CALENDAR_FEATURES,
     ]
-    clashes = sorted(set(generated) & set(spec.columns))
+    # Only columns the model or the table's identity reads can clash: a raw column that is neither (e.g. a
+    # `month` column next to the date) is simply replaced by the generated feature of the same name.
+    used = {spec.timestamp_column, spec.target, *spec.entity_keys, *spec.feature_columns}
+    clashes = sorted(set(generated) & used)
     if clashes:
         raise SpecError(f"columns {clashes} clash with generated feature names; rename them in the spec")
     names = [*key_features(spec), *spec.features.numeric, *generated]

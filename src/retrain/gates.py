@@ -28,7 +28,10 @@ class GateContext(_Frozen):
     """Everything the gates look at: metrics on one shared holdout, data end dates, smoke test, thresholds."""
 
     candidate: Metrics
-    baseline: Metrics
+    baselines: dict[str, Metrics] = Field(
+        min_length=1,
+        description="Every scored baseline by name; the gate compares with the best (lowest RMSE).",
+    )
     production: Metrics | None = Field(default=None, description="None: there is no production model.")
     candidate_slices: SliceMetrics = Field(default_factory=dict)
     production_slices: SliceMetrics | None = None
@@ -37,6 +40,11 @@ class GateContext(_Frozen):
     smoke_test_passed: bool | None = Field(default=None, description="None: the smoke test has not run.")
     smoke_test_message: str = ""
     thresholds: GateSpec
+
+    @property
+    def best_baseline(self) -> str:
+        """Name of the baseline with the lowest RMSE (the first listed wins a tie)."""
+        return min(self.baselines, key=lambda name: self.baselines[name].rmse)
 
 
 class GateResult(_Frozen):
@@ -69,6 +77,10 @@ class GateReport(_Frozen):
     passed: bool
     decision: Literal["promote", "reject"]
     gates: list[GateResult]
+    baselines: dict[str, float] = Field(
+        default_factory=dict, description="Holdout RMSE of every baseline scored (empty in older reports)."
+    )
+    best_baseline: str | None = None
 
     @model_validator(mode="after")
     def _decision_matches_gates(self) -> Self:
@@ -78,10 +90,21 @@ class GateReport(_Frozen):
         return self
 
     @classmethod
-    def from_gates(cls, gates: list[GateResult]) -> GateReport:
-        """Build the report whose decision follows from the gates."""
+    def from_gates(
+        cls,
+        gates: list[GateResult],
+        baselines: dict[str, float] | None = None,
+        best_baseline: str | None = None,
+    ) -> GateReport:
+        """Build the report whose decision follows from the gates (with the baselines' RMSE, if given)."""
         passed = all(g.passed for g in gates)
-        return cls(passed=passed, decision="promote" if passed else "reject", gates=gates)
+        return cls(
+            passed=passed,
+            decision="promote" if passed else "reject",
+            gates=gates,
+            baselines=baselines or {},
+            best_baseline=best_baseline,
+        )
 
     @property
     def failed(self) -> list[str]:
@@ -102,6 +125,9 @@ class GateReport(_Frozen):
         tags: dict[str, str] = {f"gate.{g.name}": g.status for g in self.gates}
         tags["gate.decision"] = self.decision
         tags["gate.failed"] = ",".join(self.failed) or "none"
+        if self.best_baseline is not None:
+            tags["gate.best_baseline"] = self.best_baseline
+        tags.update({f"gate.baseline.{name}.rmse": _num(rmse) for name, rmse in self.baselines.items()})
         return tags
 
     def summary(self) -> str:
@@ -110,6 +136,12 @@ class GateReport(_Frozen):
         head = f"decision: {self.decision}"
         head += f" ({len(failed)} of {len(self.gates)} gates failed: {', '.join(failed)})" if failed else ""
         lines = [f"{g.status.upper():4} {g.name}: {g.reason}" for g in self.gates]
+        if self.baselines:
+            scored = ", ".join(
+                f"{name} {_num(rmse)}" + (" (best)" if name == self.best_baseline else "")
+                for name, rmse in self.baselines.items()
+            )
+            lines.append(f"     baselines, holdout RMSE: {scored}")
         return "\n".join([head, *lines])
 
 
@@ -159,8 +191,9 @@ def absolute_thresholds(ctx: GateContext) -> GateResult:
 
 
 def beats_baseline(ctx: GateContext) -> GateResult:
-    """Candidate RMSE at most baseline RMSE x (1 - baseline_margin)."""
-    cand, base, margin = ctx.candidate.rmse, ctx.baseline.rmse, ctx.thresholds.baseline_margin
+    """Candidate RMSE at most the best baseline's RMSE x (1 - baseline_margin)."""
+    best = ctx.best_baseline
+    cand, base, margin = ctx.candidate.rmse, ctx.baselines[best].rmse, ctx.thresholds.baseline_margin
     limit = base * (1 - margin)
     return GateResult(
         name="beats_baseline",
@@ -168,8 +201,8 @@ def beats_baseline(ctx: GateContext) -> GateResult:
         value=cand,
         threshold=limit,
         reason=(
-            f"candidate RMSE {_num(cand)} is {_compared(_relative_change(cand, base))} baseline "
-            f"{_num(base)} (must be at least {margin:.1%} better: at most {_num(limit)})"
+            f"candidate RMSE {_num(cand)} is {_compared(_relative_change(cand, base))} the best baseline, "
+            f"{best} {_num(base)} (must be at least {margin:.1%} better: at most {_num(limit)})"
         ),
     )
 
@@ -274,4 +307,5 @@ GATES: tuple[Callable[[GateContext], GateResult], ...] = (
 
 def evaluate_gates(context: GateContext) -> GateReport:
     """Run every gate (never stopping at the first failure) and decide promote or reject."""
-    return GateReport.from_gates([gate(context) for gate in GATES])
+    baselines = {name: metrics.rmse for name, metrics in context.baselines.items()}
+    return GateReport.from_gates([gate(context) for gate in GATES], baselines, context.best_baseline)

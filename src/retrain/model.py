@@ -1,11 +1,18 @@
-"""The forecasting model: an XGBoost booster plus a per-row level offset, stored inside the booster itself.
+"""The forecasting model: an XGBoost booster plus a per-row offset, stored inside the booster itself.
 
-Demand is multiplicative (entity level x promotion x weekday x ...). Trees approximate a continuous
-level times a lift poorly, so the booster starts each row from an offset, the entity's recent level
-(its longest rolling mean of the target), and the trees learn the corrections: log(level) for log-link
-objectives (count:poisson, reg:tweedie, reg:gamma), the level itself otherwise. The offset recipe is
-saved as booster attributes, so every loader (evaluation, MLflow pyfunc, serving) predicts identically
-from the booster file alone. Light module: numpy and xgboost only (serving imports it).
+The booster starts each row from an offset and the trees learn the corrections. The spec's
+`training.offset` picks the offset:
+
+- `level`: the entity's recent level (its longest rolling mean of the target). Demand is multiplicative
+  (entity level x promotion x weekday x ...) and trees approximate a continuous level times a lift poorly.
+- `last_value`: the last observed value (lag_1, falling back to the shortest rolling mean). On a strongly
+  autocorrelated series (weather, a level that wanders) the change from yesterday is what the trees can learn.
+- `none`: no offset; the trees model the target itself.
+
+The offset is log(x) for log-link objectives (count:poisson, reg:tweedie, reg:gamma), x itself otherwise.
+The recipe (which columns, in fallback order, the link and the default) is saved as booster attributes, so
+every loader (evaluation, MLflow pyfunc, serving) predicts identically from the booster file alone.
+Light module: numpy and xgboost only (serving imports it).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from retrain.feature_maths import rolling_windows
+from retrain.feature_maths import rolling_windows, target_lags
 from retrain.spec import DatasetSpec
 
 LOG_LINK_OBJECTIVES = frozenset({"count:poisson", "reg:tweedie", "reg:gamma"})
@@ -27,13 +34,19 @@ _MIN_LEVEL = 0.5  # floor before log: a zero-sales history still gets a finite o
 
 
 def offset_features(spec: DatasetSpec) -> list[str]:
-    """Rolling means of the target, longest first: the first one present is a row's level."""
-    return [f"roll_mean_{w}" for w in sorted(rolling_windows(spec), reverse=True)]
+    """The offset's columns in fallback order: the first one present in a row is its offset."""
+    windows = rolling_windows(spec)
+    if spec.training.offset == "level":
+        return [f"roll_mean_{w}" for w in sorted(windows, reverse=True)]
+    if spec.training.offset == "last_value":
+        last = ["lag_1"] if 1 in target_lags(spec) else []
+        return [*last, *(f"roll_mean_{w}" for w in windows)]
+    return []
 
 
 def offset_link(spec: DatasetSpec) -> str:
-    """`log` for log-link objectives, `identity` otherwise, `none` when the spec turns offsets off."""
-    if not spec.training.level_offset or not offset_features(spec):
+    """`log` for log-link objectives, `identity` otherwise, `none` when the spec has no offset."""
+    if not offset_features(spec):
         return "none"
     objective = str(spec.training.params.get("objective", "reg:squarederror"))
     return "log" if objective in LOG_LINK_OBJECTIVES else "identity"
@@ -70,7 +83,8 @@ class ForecastModel:
         """Record the spec's offset recipe on a freshly trained booster."""
         booster.set_attr(
             **{
-                ATTR_FEATURES: ",".join(offset_features(spec)),
+                # xgboost cannot store an empty attribute: no offset columns means no attribute.
+                ATTR_FEATURES: ",".join(offset_features(spec)) or None,
                 ATTR_LINK: offset_link(spec),
                 ATTR_DEFAULT: repr(float(default_level)),
             }

@@ -40,7 +40,7 @@ def gate_context(spec: DatasetSpec, evaluation: EvaluationResult, smoke: tuple[b
     production = evaluation.production
     return GateContext(
         candidate=evaluation.candidate.overall,
-        baseline=evaluation.baseline.overall,
+        baselines=evaluation.baseline_overall(),
         production=production.overall if production else None,
         candidate_slices=evaluation.candidate.slices,
         production_slices=production.slices if production else None,
@@ -53,7 +53,7 @@ def gate_context(spec: DatasetSpec, evaluation: EvaluationResult, smoke: tuple[b
 
 
 def version_tags(evaluation: EvaluationResult) -> dict[str, str]:
-    """Tags every registered version carries: data interval, run date, headline metrics."""
+    """Tags every registered version carries: data interval, run date, headline metrics, every baseline's RMSE."""
     trained = evaluation.train
     from retrain.tracking import code_version
 
@@ -67,6 +67,8 @@ def version_tags(evaluation: EvaluationResult) -> dict[str, str]:
         "holdout.rmse": f"{evaluation.candidate.overall.rmse:.6g}",
         "holdout.wape": f"{evaluation.candidate.overall.wape:.6g}",
         "baseline.rmse": f"{evaluation.baseline.overall.rmse:.6g}",
+        "baseline.best": evaluation.best_baseline,
+        **{f"baseline.{name}.rmse": f"{m.rmse:.6g}" for name, m in evaluation.baseline_overall().items()},
     }
 
 

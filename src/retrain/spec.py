@@ -109,9 +109,26 @@ class TrainingSpec(_Strict):
     min_history_days: int = Field(default=14, ge=1, description="Days of curated history needed to train.")
     params: dict[str, Any] = Field(default_factory=dict, description="XGBoost parameters.")
     num_boost_round: int = Field(default=300, ge=1)
-    level_offset: bool = Field(
-        default=True, description="Start each row from its entity's recent level (see retrain.model)."
+    offset: Literal["level", "last_value", "none"] = Field(
+        default="level",
+        description="Where each row's prediction starts before the trees' corrections (see retrain.model): "
+        "the entity's recent level, its last observed value (the trees learn the change), or nothing.",
     )
+    level_offset: bool | None = Field(
+        default=None, description="Deprecated: `false` means `offset: none`; `true` keeps `offset`."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_level_offset_key(cls, data: Any) -> Any:
+        # Specs written before `offset` existed say `level_offset: false` to turn the offset off.
+        if isinstance(data, dict) and data.get("level_offset") is False:
+            if data.get("offset", "none") != "none":
+                raise ValueError(
+                    f"level_offset: false contradicts offset: {data['offset']}; keep only offset"
+                )
+            data = {**data, "offset": "none"}
+        return data
 
     @model_validator(mode="after")
     def _holdout_fits(self) -> TrainingSpec:

@@ -1,7 +1,9 @@
-"""Train stage: XGBoost (hist) on the rolling window with a time-based holdout, plus a seasonal-naive baseline.
+"""Train stage: XGBoost (hist) on the rolling window with a time-based holdout, plus the spec's baselines.
 
 The registered model is the one fitted on the training part only, so the holdout metrics the gates read
-are honest out-of-sample numbers for exactly the model that would be promoted.
+are honest out-of-sample numbers for exactly the model that would be promoted. The baselines (persistence,
+seasonal naive, training mean: see `retrain.baselines`) are scored on the same holdout rows from the same
+lag features the model sees; `baseline.*` metrics are the best of them, `baseline.<name>.*` each one.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from retrain.baselines import all_baseline_predictions, baseline_metrics, best_baseline
 from retrain.errors import DataMissingError, RetrainError
 from retrain.feature_maths import feature_matrix, feature_names
 from retrain.features import snapshot_file, train_table_file
@@ -46,6 +49,8 @@ class TrainResult:
     candidate: dict[str, float]
     baseline: dict[str, float]
     fit_seconds: float
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    best_baseline: str = "seasonal_naive"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for XCom."""
@@ -92,7 +97,7 @@ def time_split(
 
 
 def seasonal_naive(frame: pd.DataFrame, fallback: float) -> np.ndarray:
-    """Same weekday last week (lag_7), then yesterday (lag_1), then the training mean when both are missing."""
+    """Same weekday last week (lag_7), then yesterday (lag_1), then `fallback` when both are missing."""
     prediction = np.full(len(frame), np.nan)
     for column in ("lag_7", "lag_1"):
         if column in frame:
@@ -110,7 +115,7 @@ def xgboost_params(spec: DatasetSpec, seed: int, nthread: int | None = None) -> 
 
 
 def fit_model(train: pd.DataFrame, spec: DatasetSpec, seed: int, nthread: int | None = None) -> ForecastModel:
-    """Fit the booster (starting each row from its level offset) on a training frame."""
+    """Fit the booster (starting each row from the spec's offset, see retrain.model) on a training frame."""
     import xgboost as xgb
 
     names = feature_names(spec)
@@ -145,12 +150,12 @@ def load_training_table(
 
 
 def model_columns(spec: DatasetSpec) -> list[str]:
-    """The training-table columns fitting needs: date, target and the model's features."""
-    return list(dict.fromkeys([spec.timestamp_column, spec.target, *feature_names(spec)]))
+    """The training-table columns fitting and the baselines need: date, target, entity keys, features."""
+    return list(dict.fromkeys([spec.timestamp_column, spec.target, *spec.entity_keys, *feature_names(spec)]))
 
 
 def run(settings: Settings, spec: DatasetSpec, day: date, holdout_days: int | None = None) -> TrainResult:
-    """Fit the candidate and baseline on the window ending at `day`, log everything to MLflow."""
+    """Fit the candidate and score the baselines on the window ending at `day`, log everything to MLflow."""
     import mlflow
 
     from retrain import tracking
@@ -166,8 +171,9 @@ def run(settings: Settings, spec: DatasetSpec, day: date, holdout_days: int | No
     fit_seconds = time.perf_counter() - started
     y_holdout = holdout[spec.target].to_numpy(dtype=np.float64)
     candidate = regression_metrics(y_holdout, predict(model, holdout, spec))
-    fallback = float(train[spec.target].mean())
-    baseline = regression_metrics(y_holdout, seasonal_naive(holdout, fallback))
+    baselines = baseline_metrics(y_holdout, all_baseline_predictions(train, holdout, spec))
+    best = best_baseline(baselines)
+    baseline = baselines[best]
 
     manifest_path = layout.features_partition(day) / "manifest.json"
     lineage = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -187,12 +193,15 @@ def run(settings: Settings, spec: DatasetSpec, day: date, holdout_days: int | No
             "retrain.code_version": tracking.code_version(),
             "retrain.dataset": spec.name,
             "retrain.partitions": str(len(lineage["partitions"])),
+            "retrain.best_baseline": best,
         },
     ) as active:
         mlflow.log_params(
             {
                 **{f"xgb.{k}": v for k, v in xgboost_params(spec, settings.seed).items()},
                 "num_boost_round": spec.training.num_boost_round,
+                "offset": spec.training.offset,
+                "baselines": ",".join(baselines),
                 "train_days": spec.training.train_days,
                 "holdout_days": holdout_days,
                 "n_features": len(feature_names(spec)),
@@ -204,6 +213,7 @@ def run(settings: Settings, spec: DatasetSpec, day: date, holdout_days: int | No
             {
                 **candidate.to_dict(prefix="holdout."),
                 **baseline.to_dict(prefix="baseline."),
+                **{k: v for name, m in baselines.items() for k, v in m.to_dict(f"baseline.{name}.").items()},
                 "fit_seconds": fit_seconds,
             }
         )
@@ -228,13 +238,16 @@ def run(settings: Settings, spec: DatasetSpec, day: date, holdout_days: int | No
         candidate=candidate.to_dict(),
         baseline=baseline.to_dict(),
         fit_seconds=round(fit_seconds, 3),
+        baselines={name: m.to_dict() for name, m in baselines.items()},
+        best_baseline=best,
     )
     log.info(
-        "train day=%s run_id=%s rows=%d holdout_rmse=%.4f baseline_rmse=%.4f fit=%.1fs",
+        "train day=%s run_id=%s rows=%d holdout_rmse=%.4f best_baseline=%s baseline_rmse=%.4f fit=%.1fs",
         day,
         run_id,
         len(train),
         candidate.rmse,
+        best,
         baseline.rmse,
         fit_seconds,
     )

@@ -42,11 +42,20 @@ def _slices(**rmse_by_store_type: float) -> SliceMetrics:
     return {"store_type": {k: _m(rmse=v) for k, v in rmse_by_store_type.items()}}
 
 
+def _baselines(best: float = 5.0) -> dict[str, Metrics]:
+    """Three baselines where seasonal_naive is the best, at `best`."""
+    return {
+        "persistence": _m(rmse=best * 1.2),
+        "seasonal_naive": _m(rmse=best),
+        "training_mean": _m(rmse=best * 3),
+    }
+
+
 def _ctx(**overrides: Any) -> GateContext:
     """A context where every gate passes; tests override one thing at a time."""
     fields: dict[str, Any] = {
         "candidate": _m(rmse=4.0),
-        "baseline": _m(rmse=5.0),
+        "baselines": _baselines(5.0),
         "production": _m(rmse=4.1),
         "candidate_slices": _slices(hyper=3.0, express=5.0),
         "production_slices": _slices(hyper=3.1, express=5.0),
@@ -144,27 +153,27 @@ def test_beats_baseline_passes_with_numbers() -> None:
     assert gate.value == 4.0
     assert gate.threshold == pytest.approx(4.75)
     assert gate.reason == (
-        "candidate RMSE 4 is 20.0% better than baseline 5 (must be at least 5.0% better: at most 4.75)"
+        "candidate RMSE 4 is 20.0% better than the best baseline, seasonal_naive 5 (must be at least 5.0% better: at most 4.75)"
     )
 
 
 def test_beats_baseline_not_by_enough_fails() -> None:
     gate = _gate(evaluate_gates(_ctx(candidate=_m(rmse=4.8))), "beats_baseline")
     assert not gate.passed
-    assert "4.8 is 4.0% better than baseline 5" in gate.reason
+    assert "4.8 is 4.0% better than the best baseline, seasonal_naive 5" in gate.reason
 
 
 def test_beats_baseline_worse_than_baseline_fails() -> None:
     gate = _gate(evaluate_gates(_ctx(candidate=_m(rmse=5.5))), "beats_baseline")
     assert not gate.passed
-    assert "10.0% worse than baseline 5" in gate.reason
+    assert "10.0% worse than the best baseline, seasonal_naive 5" in gate.reason
 
 
 def test_beats_baseline_exactly_at_margin_passes_despite_float_rounding() -> None:
     # 1.01 * (1 - 0.05) == 0.9594999999999999 in floats, below the decimal 0.9595.
-    ctx = _ctx(candidate=_m(rmse=0.9595), baseline=_m(rmse=1.01), production=_m(rmse=0.96))
+    ctx = _ctx(candidate=_m(rmse=0.9595), baselines=_baselines(1.01), production=_m(rmse=0.96))
     assert _gate(evaluate_gates(ctx), "beats_baseline").passed
-    ctx = _ctx(candidate=_m(rmse=0.9596), baseline=_m(rmse=1.01), production=_m(rmse=0.96))
+    ctx = _ctx(candidate=_m(rmse=0.9596), baselines=_baselines(1.01), production=_m(rmse=0.96))
     assert not _gate(evaluate_gates(ctx), "beats_baseline").passed
 
 
@@ -172,14 +181,14 @@ def test_beats_baseline_zero_margin_allows_a_tie() -> None:
     ctx = _ctx(candidate=_m(rmse=5.0), production=None, thresholds=_spec(baseline_margin=0.0))
     gate = _gate(evaluate_gates(ctx), "beats_baseline")
     assert gate.passed
-    assert "equal to baseline" in gate.reason
+    assert "equal to the best baseline" in gate.reason
 
 
 # not_worse_than_production
 
 
 def test_not_worse_reason_matches_the_documented_example() -> None:
-    ctx = _ctx(candidate=_m(rmse=4.21), production=_m(rmse=4.08), baseline=_m(rmse=9.0))
+    ctx = _ctx(candidate=_m(rmse=4.21), production=_m(rmse=4.08), baselines=_baselines(9.0))
     gate = _gate(evaluate_gates(ctx), "not_worse_than_production")
     assert not gate.passed
     assert gate.reason == "candidate RMSE 4.21 is 3.2% worse than production 4.08 (tolerance 3.0%)"
@@ -188,7 +197,7 @@ def test_not_worse_reason_matches_the_documented_example() -> None:
 
 
 def test_not_worse_within_tolerance_passes() -> None:
-    ctx = _ctx(candidate=_m(rmse=4.15), production=_m(rmse=4.08), baseline=_m(rmse=9.0))
+    ctx = _ctx(candidate=_m(rmse=4.15), production=_m(rmse=4.08), baselines=_baselines(9.0))
     gate = _gate(evaluate_gates(ctx), "not_worse_than_production")
     assert gate.passed
     assert "1.7% worse than production 4.08" in gate.reason
@@ -196,13 +205,13 @@ def test_not_worse_within_tolerance_passes() -> None:
 
 def test_not_worse_exactly_at_tolerance_passes_despite_float_rounding() -> None:
     # 1.15 * 1.03 == 1.1844999999999999 in floats, below the decimal 1.1845.
-    base = _m(rmse=9.0)
+    base = _baselines(9.0)
     assert _gate(
-        evaluate_gates(_ctx(candidate=_m(rmse=1.1845), production=_m(rmse=1.15), baseline=base)),
+        evaluate_gates(_ctx(candidate=_m(rmse=1.1845), production=_m(rmse=1.15), baselines=base)),
         "not_worse_than_production",
     ).passed
     assert not _gate(
-        evaluate_gates(_ctx(candidate=_m(rmse=1.1846), production=_m(rmse=1.15), baseline=base)),
+        evaluate_gates(_ctx(candidate=_m(rmse=1.1846), production=_m(rmse=1.15), baselines=base)),
         "not_worse_than_production",
     ).passed
 
@@ -443,6 +452,10 @@ def test_to_tags() -> None:
         "gate.smoke_test": "fail",
         "gate.decision": "reject",
         "gate.failed": "smoke_test",
+        "gate.best_baseline": "seasonal_naive",
+        "gate.baseline.persistence.rmse": "6",
+        "gate.baseline.seasonal_naive.rmse": "5",
+        "gate.baseline.training_mean.rmse": "15",
     }
     tags = evaluate_gates(_ctx()).to_tags()
     assert tags["gate.decision"] == "promote"
@@ -453,7 +466,10 @@ def test_summary_has_decision_then_one_line_per_gate() -> None:
     report = evaluate_gates(_first_model(smoke_test_passed=None))
     lines = report.summary().splitlines()
     assert lines[0] == "decision: reject (1 of 6 gates failed: smoke_test)"
-    assert len(lines) == 1 + len(GATE_NAMES)
+    assert len(lines) == 1 + len(GATE_NAMES) + 1
+    assert (
+        lines[-1] == "     baselines, holdout RMSE: persistence 6, seasonal_naive 5 (best), training_mean 15"
+    )
     assert lines[3] == f"SKIP not_worse_than_production: {FIRST_MODEL_REASON}"
     assert lines[6].startswith("FAIL smoke_test: smoke test not run")
     assert lines[1].startswith("PASS absolute_thresholds: candidate WAPE 0.2")
@@ -465,7 +481,7 @@ def test_context_is_frozen_and_requires_thresholds() -> None:
     with pytest.raises(ValidationError):
         ctx.smoke_test_passed = False  # type: ignore[misc]
     with pytest.raises(ValidationError, match="thresholds"):
-        GateContext(candidate=_m(), baseline=_m(), candidate_data_end=date(2024, 1, 1))  # type: ignore[call-arg]
+        GateContext(candidate=_m(), baselines=_baselines(), candidate_data_end=date(2024, 1, 1))  # type: ignore[call-arg]
 
 
 def test_gates_on_real_metrics_and_the_default_spec() -> None:
@@ -481,7 +497,7 @@ def test_gates_on_real_metrics_and_the_default_spec() -> None:
     frame["baseline"] = frame["y"].shift(1).fillna(frame["y"].iloc[0])
     ctx = GateContext(
         candidate=regression_metrics(frame["y"], frame["candidate"]),
-        baseline=regression_metrics(frame["y"], frame["baseline"]),
+        baselines={"persistence": regression_metrics(frame["y"], frame["baseline"])},
         production=regression_metrics(frame["y"], frame["production"]),
         candidate_slices=slice_metrics(frame, "y", "candidate", spec.slices[:1]),
         production_slices=slice_metrics(frame, "y", "production", spec.slices[:1]),
@@ -495,3 +511,65 @@ def test_gates_on_real_metrics_and_the_default_spec() -> None:
     slices_gate = _gate(report, "slices_not_degraded")
     assert "worst slice store_type=hyper" in slices_gate.reason  # equal on hyper, better on express
     assert slices_gate.value == 0.0
+
+
+# three baselines
+
+
+def test_beats_baseline_compares_with_the_best_of_three() -> None:
+    # persistence is best here: 4.0 beats seasonal naive (5) and training mean (9) but not persistence (3.5).
+    baselines = {"persistence": _m(rmse=3.5), "seasonal_naive": _m(rmse=5.0), "training_mean": _m(rmse=9.0)}
+    report = evaluate_gates(_ctx(baselines=baselines))
+    gate = _gate(report, "beats_baseline")
+    assert not gate.passed
+    assert gate.threshold == pytest.approx(3.5 * 0.95)
+    assert gate.reason == (
+        "candidate RMSE 4 is 14.3% worse than the best baseline, persistence 3.5 "
+        "(must be at least 5.0% better: at most 3.325)"
+    )
+    assert "\n" not in gate.reason
+    assert report.best_baseline == "persistence"
+    assert report.baselines == {"persistence": 3.5, "seasonal_naive": 5.0, "training_mean": 9.0}
+
+
+def test_beats_baseline_passes_when_it_beats_the_best() -> None:
+    baselines = {"persistence": _m(rmse=4.5), "seasonal_naive": _m(rmse=6.0), "training_mean": _m(rmse=4.3)}
+    gate = _gate(evaluate_gates(_ctx(candidate=_m(rmse=4.0), baselines=baselines)), "beats_baseline")
+    assert gate.passed
+    assert "the best baseline, training_mean 4.3" in gate.reason
+
+
+def test_a_single_baseline_is_enough_and_ties_go_to_the_first_listed() -> None:
+    only = evaluate_gates(_ctx(baselines={"training_mean": _m(rmse=5.0)}))
+    assert _gate(only, "beats_baseline").passed
+    assert only.best_baseline == "training_mean"
+    tie = evaluate_gates(_ctx(baselines={"seasonal_naive": _m(rmse=5.0), "persistence": _m(rmse=5.0)}))
+    assert tie.best_baseline == "seasonal_naive"
+
+
+def test_context_needs_at_least_one_baseline() -> None:
+    with pytest.raises(ValidationError, match="baselines"):
+        _ctx(baselines={})
+
+
+def test_report_lists_every_baseline_in_json_tags_and_summary() -> None:
+    report = evaluate_gates(_ctx())
+    data = json.loads(report.to_json())
+    assert data["baselines"] == {"persistence": 6.0, "seasonal_naive": 5.0, "training_mean": 15.0}
+    assert data["best_baseline"] == "seasonal_naive"
+    tags = report.to_tags()
+    assert tags["gate.best_baseline"] == "seasonal_naive"
+    assert {k for k in tags if k.startswith("gate.baseline.")} == {
+        "gate.baseline.persistence.rmse",
+        "gate.baseline.seasonal_naive.rmse",
+        "gate.baseline.training_mean.rmse",
+    }
+    assert "persistence 6, seasonal_naive 5 (best), training_mean 15" in report.summary()
+
+
+def test_reports_written_before_baselines_were_listed_still_load() -> None:
+    data = json.loads(evaluate_gates(_ctx()).to_json())
+    del data["baselines"], data["best_baseline"]
+    old = GateReport.from_json(json.dumps(data))
+    assert old.baselines == {} and old.best_baseline is None
+    assert "baselines, holdout RMSE" not in old.summary()
