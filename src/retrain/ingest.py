@@ -172,7 +172,8 @@ def _parse_stamps(values: pd.Series, fmt: str | None) -> pd.Series:
         return pd.to_datetime(text, errors="coerce", format=fmt or "ISO8601")
 
 
-def _to_day(values: pd.Series, fmt: str | None = None) -> pd.Series | None:
+def parse_days(values: pd.Series, fmt: str | None = None) -> pd.Series | None:
+    """Calendar days (datetime64, midnight) parsed per a strftime format (ISO when None); None if any fails."""
     try:
         stamps = _parse_stamps(values, fmt)
     except (ValueError, TypeError):
@@ -191,7 +192,7 @@ def describe_format(fmt: str | None) -> str:
 
 def date_format_problem(name: str, fmt: str | None, values: pd.Series) -> str | None:
     """A field-named message when a date column's values do not parse with its format, else None."""
-    if _to_day(values, fmt) is not None:
+    if parse_days(values, fmt) is not None:
         return None
     hint = f"set columns.{name}.format in the spec (a strftime pattern, e.g. '%b %d %Y')"
     try:
@@ -233,7 +234,7 @@ _COERCE: dict[ColumnType, Callable[[pd.Series], pd.Series | None]] = {
 def coerce_column(values: pd.Series, col: ColumnSpec) -> pd.Series | None:
     """The column cast to its declared type (dates per col.format), or None when it will not cast."""
     if col.type is ColumnType.DATE:
-        return _to_day(values, col.format)
+        return parse_days(values, col.format)
     return _COERCE[col.type](values)
 
 
@@ -275,11 +276,16 @@ def staged_file(settings: Settings, spec: DatasetSpec, day: date) -> Path:
 
 def stage_batch(settings: Settings, spec: DatasetSpec, day: date) -> StageResult:
     """Read the day's drop, normalise types per spec.columns and write staging/date=D/part.parquet."""
+    return stage_day(settings, spec, day)[0]
+
+
+def stage_day(settings: Settings, spec: DatasetSpec, day: date) -> tuple[StageResult, pd.DataFrame]:
+    """stage_batch, also returning the typed frame it wrote (range ingest validates it in memory)."""
     raw, sources = read_landing(settings, spec, day)
     typed, uncoerced = normalise_frame(raw, spec)
     dest = staged_file(settings, spec, day)
     _write_parquet_atomically(typed, dest)
-    return StageResult(
+    result = StageResult(
         day=day,
         rows=len(typed),
         path=dest,
@@ -288,6 +294,7 @@ def stage_batch(settings: Settings, spec: DatasetSpec, day: date) -> StageResult
         extra_columns=tuple(c for c in typed.columns if c not in spec.columns),
         missing_columns=tuple(c for c in spec.columns if c not in typed.columns),
     )
+    return result, typed
 
 
 def file_sha256(path: Path) -> str:

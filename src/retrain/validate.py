@@ -69,6 +69,8 @@ class ValidationResult:
     seconds: float
     published: PublishResult | None = None
     date_problems: tuple[str, ...] = ()
+    quarantined: Path | None = None
+    result_key: Any = field(default=None, hash=False, compare=False, repr=False)
 
     @property
     def failed_expectations(self) -> list[str]:
@@ -240,6 +242,7 @@ def validate_frame(
         parameters=params,
         seconds=seconds,
         date_problems=tuple(problems.values()),
+        result_key=key,
     )
     return result, result_json
 
@@ -268,10 +271,10 @@ def gx_check_frame(
     return [f.name for f in failures_from_result(spec, _plain_json(outcome))]
 
 
-def validate_batch(
+def settle_batch(
     settings: Settings, spec: DatasetSpec, day: date, gx: GxHandle | None = None, build_docs: bool = True
 ) -> ValidationResult:
-    """Validate the staged batch; publish it when valid, else quarantine it and raise DataInvalidError."""
+    """Validate the staged batch and publish it, or quarantine it with its GX result; never raises on bad data."""
     staged = staged_file(settings, spec, day)
     if not staged.is_file():
         raise DataMissingError(f"no staged batch for {spec.name} {day} at {staged}; run stage_batch first")
@@ -285,12 +288,33 @@ def validate_batch(
         )  # fmt: skip
         return replace(result, published=published)
     where = quarantine_batch(settings, spec, day, result_json)
-    names = "; ".join(f"{f.name} [{f.observed}]" for f in result.failures)
-    log.warning("validate failed dataset=%s date=%s failed=%s quarantine=%s", spec.name, day, names, where)
+    log.warning(
+        "validate failed dataset=%s date=%s failed=%s quarantine=%s",
+        spec.name,
+        day,
+        failure_summary(result),
+        where,
+    )
+    return replace(result, quarantined=where)
+
+
+def failure_summary(result: ValidationResult) -> str:
+    """The date-format problems and failed expectations of a result, on one line."""
     dates = "".join(f"{p}. " for p in result.date_problems)
+    names = "; ".join(f"{f.name} [{f.observed}]" for f in result.failures)
+    return f"{dates}{len(result.failures)} expectation(s) failed: {names}"
+
+
+def validate_batch(
+    settings: Settings, spec: DatasetSpec, day: date, gx: GxHandle | None = None, build_docs: bool = True
+) -> ValidationResult:
+    """Validate the staged batch; publish it when valid, else quarantine it and raise DataInvalidError."""
+    result = settle_batch(settings, spec, day, gx=gx, build_docs=build_docs)
+    if result.success:
+        return result
     raise DataInvalidError(
-        f"{spec.name} {day}: {dates}{len(result.failures)} expectation(s) failed: {names}. "
-        f"Batch quarantined in {where} (gx_result.json); Data Docs: {result.data_docs_index}. "
+        f"{spec.name} {day}: {failure_summary(result)}. "
+        f"Batch quarantined in {result.quarantined} (gx_result.json); Data Docs: {result.data_docs_index}. "
         "Curated data is unchanged; fix the drop and re-run the day.",
         failed_expectations=result.failed_expectations,
     )
