@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,13 +29,12 @@ from serving.errors import ModelLoadError, ModelUnavailableError, RegistryUnavai
 from serving.features import OnlineFeatureBuilder
 from serving.metrics import ServingMetrics
 from serving.model_cache import BOOSTER_NAME, SNAPSHOT_NAME, ModelCache
+from serving.model_download import configure_mlflow_client, download_version
 from serving.predictor import FastPredictor
 from serving.settings import ServingSettings
 from serving.snapshot_follower import MODEL_SOURCE, ONLINE_SOURCE, OnlineSnapshotFollower
 
 log = logging.getLogger(__name__)
-
-SNAPSHOT_ARTIFACT = "features/snapshot.parquet"
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,50 +70,6 @@ class RefreshOutcome:
     version: int | None
     previous: int | None
     detail: str
-
-
-def configure_mlflow_client(settings: ServingSettings) -> None:
-    """Short MLflow HTTP timeouts and no retries (the next poll is the retry), no progress bars."""
-    from mlflow.environment_variables import (
-        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR,
-        MLFLOW_HTTP_REQUEST_MAX_RETRIES,
-        MLFLOW_HTTP_REQUEST_TIMEOUT,
-    )
-
-    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)  # type: ignore[no-untyped-call]
-
-    MLFLOW_HTTP_REQUEST_MAX_RETRIES.set(settings.serving_registry_retries)  # type: ignore[no-untyped-call]
-    MLFLOW_HTTP_REQUEST_TIMEOUT.set(settings.serving_registry_timeout_seconds)  # type: ignore[no-untyped-call]
-
-
-def download_version(info: VersionInfo, target: Path) -> dict[str, Any]:
-    """Fetch a version's booster and its run's feature snapshot into `target`; return its info."""
-    import mlflow.artifacts
-
-    from retrain.model_pyfunc import BOOSTER_FILE
-
-    if info.run_id is None:
-        raise ModelLoadError(f"version {info.version} of {info.name!r} has no MLflow run, hence no snapshot")
-    scratch = target / "download"
-    try:
-        model_dir = Path(
-            mlflow.artifacts.download_artifacts(artifact_uri=info.model_uri, dst_path=str(scratch))
-        )
-        boosters = sorted(model_dir.rglob(BOOSTER_FILE))
-        if not boosters:
-            raise ModelLoadError(f"{info.model_uri} has no {BOOSTER_FILE}: not a retrain forecast model")
-        shutil.move(str(boosters[0]), target / BOOSTER_NAME)
-        snapshot = mlflow.artifacts.download_artifacts(
-            run_id=info.run_id, artifact_path=SNAPSHOT_ARTIFACT, dst_path=str(scratch)
-        )
-        shutil.move(snapshot, target / SNAPSHOT_NAME)
-    except ModelLoadError:
-        raise
-    except Exception as exc:
-        raise ModelLoadError(f"cannot download version {info.version} of {info.name!r}: {exc}") from exc
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return info.to_dict()
 
 
 class ModelStore:
@@ -294,13 +247,16 @@ class ModelStore:
         model = ForecastModel.load(folder / BOOSTER_NAME, nthread=self.settings.serving_nthread)
         own = read_snapshot(folder / SNAPSHOT_NAME)
         trained = SnapshotShape.of(own)
-        features, snapshot_source = self._features(own), MODEL_SOURCE
+        features, snapshot_source = None, ONLINE_SOURCE
         newer = self.snapshots.newer_than(own.snapshot_date, trained)
         if newer is not None:
             try:
-                features, snapshot_source = self._features(newer), ONLINE_SOURCE
+                features = self._features(newer)
             except Exception as exc:
                 self.snapshots.failed(newer, exc)
+                self.metrics.snapshot_load_failed()
+        if features is None:
+            features, snapshot_source = self._features(own), MODEL_SOURCE
         if model.feature_names != features.feature_names:
             raise ModelLoadError(
                 f"version {version} expects features {model.feature_names} but the spec "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -47,6 +48,15 @@ def test_publish_moves_forward_and_never_back(tmp_path: Path) -> None:
     assert read_snapshot(path).snapshot_date == online_snapshot_date(path) == DAY + timedelta(days=2)
     assert publish_online_snapshot(_snapshot(DAY + timedelta(days=2)), path, "rerun").published
     assert not list(path.parent.glob("*.tmp"))
+
+
+def test_concurrent_publishers_leave_the_newest_day(tmp_path: Path) -> None:
+    path = tmp_path / "snapshot.parquet"
+    snapshots = [_snapshot(DAY + timedelta(days=k)) for k in (3, 0, 5, 1, 4, 2, 5, 0)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda s: publish_online_snapshot(s, path, "race"), snapshots))
+    newest = DAY + timedelta(days=5)
+    assert online_snapshot_date(path) == read_snapshot(path).snapshot_date == newest
 
 
 def test_unreadable_marker_is_reported_then_replaced(tmp_path: Path) -> None:
