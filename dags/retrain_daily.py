@@ -1,9 +1,12 @@
 """
 ### retrain_daily — retrain, gate and promote the forecasting model every day
 
-`ingest → validate → features → train → evaluate → register (+ gates) → publish`, one run per day.
+`wait_for_drop → ingest → validate → features → train → evaluate → register (+ gates) → publish`, one run
+per day, for any date: the DAG has no start date, so a run for 2012-03-04 works like one for 2026-03-04.
 
-* **ingest** stages the day's landing drop (CSV / Parquet / SQL) with typed columns; a missing drop is retried.
+* **wait_for_drop** (sensor, reschedule mode) waits for the day's landing drop up to
+  `RETRAIN_DROP_WAIT_TIMEOUT_S` (default 6 h), then fails naming the date and the path it looked at.
+* **ingest** stages the drop (CSV / Parquet / SQL) with typed columns.
 * **validate** runs the Great Expectations checkpoint generated from the dataset spec. A bad batch is moved
   to `quarantine/date=D/` with its GX result, the run fails there and production does not move.
 * **features** builds leakage-free lags, rolling statistics and calendar features plus the online snapshot.
@@ -20,10 +23,9 @@ freshness gate never lets them replace a model trained on newer data.
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
-from retrain.dag_defaults import date_param, default_args  # light: imports neither MLflow nor GX
+from retrain.dag_defaults import date_param, default_args, drop_sensor_args  # light: no MLflow nor GX
 
 MODEL_ASSET = Asset(name="retrain_model", uri="retrain://model/production")
 
@@ -31,7 +33,7 @@ MODEL_ASSET = Asset(name="retrain_model", uri="retrain://model/production")
 @dag(
     dag_id="retrain_daily",
     schedule="@daily",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=None,  # no fixed calendar: the data decides the dates (manual runs, backfills of any year)
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
@@ -50,6 +52,12 @@ MODEL_ASSET = Asset(name="retrain_model", uri="retrain://model/production")
 )
 def retrain_daily() -> None:
     """Wire the daily retraining tasks; every body is one call into retrain.tasks."""
+
+    @task.sensor(**drop_sensor_args())
+    def wait_for_drop(**context: object) -> object:
+        from retrain import tasks
+
+        return tasks.drop_ready(context)
 
     @task
     def ingest(**context: object) -> dict[str, object]:
@@ -93,7 +101,9 @@ def retrain_daily() -> None:
 
         return tasks.publish_task(context, decision)
 
-    publish(register(evaluate(train(features(validate(ingest()))))))
+    staged = ingest()
+    wait_for_drop() >> staged
+    publish(register(evaluate(train(features(validate(staged))))))
 
 
 retrain_daily()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from retrain import cli_data, cli_model, cli_monitor, cli_serve, cli_stack
-from retrain.cli_common import CliContext, HomeOption, SpecOption, err_console
+from retrain.cli_common import CliContext, HomeOption, SpecOption, console, err_console
+from retrain.cli_output import hoist_global_options, quiet_command
 from retrain.errors import RetrainError
 from retrain.settings import Settings
 
@@ -21,33 +24,46 @@ app = typer.Typer(
 
 
 @app.callback()
-def main_callback(ctx: typer.Context, spec: SpecOption = None, home: HomeOption = None) -> None:
-    """Options shared by every command."""
+def main_callback(
+    ctx: typer.Context,
+    spec: SpecOption = None,
+    home: HomeOption = None,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Show Airflow, MLflow and library logs on the terminal.")
+    ] = False,
+) -> None:
+    """Options shared by every command (accepted before or after the command name)."""
     overrides: dict[str, object] = {}
     if spec is not None:
         overrides["spec"] = spec
     if home is not None:
         overrides["home"] = home
-    ctx.obj = CliContext(Settings(**overrides))  # type: ignore[arg-type]
+    ctx.obj = CliContext(Settings(**overrides), verbose=verbose)  # type: ignore[arg-type]
 
 
-for command in [
-    *cli_data.COMMANDS,
-    *cli_model.COMMANDS,
-    *cli_serve.COMMANDS,
-    *cli_monitor.COMMANDS,
-    *cli_stack.COMMANDS,
-]:
+def _log_file(ctx: typer.Context) -> Path | None:
+    """Where the running command's library output goes (None with -v: the terminal)."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliContext) or obj.verbose:
+        return None
+    return obj.settings.log_file
+
+
+# Long-running servers (serve, stack) keep their own logs; every other command is quiet.
+for command in [*cli_data.COMMANDS, *cli_model.COMMANDS, *cli_monitor.COMMANDS]:
+    app.command()(quiet_command(command, _log_file, (console, err_console)))
+for command in [*cli_serve.COMMANDS, *cli_stack.COMMANDS]:
     app.command()(command)
+app.add_typer(cli_data.spec_app, name="spec")
 
 
 def main() -> None:
     """Console-script entry point: a RetrainError becomes a one-line reason and exit code 1."""
     try:
-        app()
+        app(args=hoist_global_options(sys.argv[1:]))
     except RetrainError as exc:
         first, *rest = str(exc).splitlines() or [type(exc).__name__]
         err_console.print(f"[red]error:[/red] {first}", highlight=False)
-        for line in rest:
+        for line in [*rest, *getattr(exc, "__notes__", [])]:
             err_console.print(line, highlight=False, markup=False)
         sys.exit(1)

@@ -21,8 +21,9 @@ err_console = Console(stderr=True)
 class CliContext:
     """Settings and spec shared by every command (the spec is loaded on first use)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, verbose: bool = False) -> None:
         self.settings = settings
+        self.verbose = verbose
         self._spec: DatasetSpec | None = None
 
     @property

@@ -5,13 +5,16 @@ from __future__ import annotations
 import getpass
 import json
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from retrain.cli_common import DateOption, cli_context, console, parse_day
-from retrain.errors import RetrainError
+from retrain.errors import DataMissingError, RetrainError
+from retrain.settings import Settings
+from retrain.spec import DatasetSpec
 
 PromoteFlag = Annotated[
     bool, typer.Option("--promote/--no-promote", help="Allow promotion when every gate passes.")
@@ -23,15 +26,15 @@ def outcome_table(outcomes: list[Any]) -> Table:
     table = Table("date", "run", "version", "outcome", "production", "detail", title="retrain_daily runs")
     for outcome in outcomes:
         register = outcome.xcoms.get("register") or {}
-        failed_tasks = [
-            t for t, s in outcome.task_states.items() if s not in ("success", "TaskInstanceState.SUCCESS")
-        ]
-        detail = ", ".join(register.get("failed_gates") or []) or (
-            f"failed at {failed_tasks[0]}" if failed_tasks and not outcome.succeeded else ""
-        )
+        if not outcome.executed:
+            run_state, detail = "[red]no task ran[/red]", "nothing executed"
+        elif outcome.succeeded:
+            run_state, detail = "[green]success[/green]", ", ".join(register.get("failed_gates") or [])
+        else:
+            run_state, detail = f"[red]{outcome.state}[/red]", f"failed at {outcome.failed_task or '?'}"
         table.add_row(
             outcome.run_date.isoformat(),
-            "[green]success[/green]" if outcome.succeeded else f"[red]{outcome.state}[/red]",
+            run_state,
             str(register.get("version", "-")),
             str(register.get("outcome", "-")),
             str(register.get("production_version", "-")),
@@ -40,16 +43,28 @@ def outcome_table(outcomes: list[Any]) -> Table:
     return table
 
 
+def require_drop(settings: Settings, spec: DatasetSpec, day: date) -> None:
+    """DataMissingError at once when the day has no landing drop (a local run has nothing to wait for)."""
+    from retrain.ingest import landing_available
+    from retrain.tasks import landing_location
+
+    if not landing_available(settings, spec, day):
+        where = landing_location(settings, spec, day)
+        raise DataMissingError(f"no landing drop for {day}: looked for {where}")
+
+
 def run(ctx: typer.Context, day: DateOption, promote: PromoteFlag = True) -> None:
     """Run retrain_daily for one date in-process (Airflow dag.test) on the configured home."""
     from retrain.orchestrate import prepare_airflow, run_dag
 
     c = cli_context(ctx)
+    run_day = parse_day(day)
+    require_drop(c.settings, c.spec, run_day)
     prepare_airflow(c.settings)
-    outcome = run_dag("retrain_daily", parse_day(day), {"promote": promote})
+    outcome = run_dag("retrain_daily", run_day, {"promote": promote})
     console.print(outcome_table([outcome]))
-    if not outcome.succeeded:
-        raise RetrainError(f"retrain_daily failed for {day}: {outcome.task_states}")
+    if outcome.problem:
+        raise RetrainError(outcome.problem)
 
 
 def backfill(
@@ -58,22 +73,28 @@ def backfill(
     end: Annotated[str, typer.Option("--end", help="Last date, YYYY-MM-DD (inclusive).")],
     promote: PromoteFlag = True,
 ) -> None:
-    """Run retrain_daily for every date of a range, oldest first (dag.test per date)."""
-    from retrain.orchestrate import prepare_airflow, run_range
+    """Run retrain_daily for every date of a range, oldest first (dag.test per date); days without a drop
+    are reported and skipped."""
+    from retrain.ingest import landing_available
+    from retrain.orchestrate import date_range, prepare_airflow, run_days
 
     c = cli_context(ctx)
+    days = date_range(parse_day(start), parse_day(end))
+    missing = [d for d in days if not landing_available(c.settings, c.spec, d)]
+    if missing:
+        console.print(f"no landing drop, skipped: {', '.join(d.isoformat() for d in missing)}")
     prepare_airflow(c.settings)
-    outcomes = run_range(
+    outcomes = run_days(
         "retrain_daily",
-        parse_day(start),
-        parse_day(end),
+        [d for d in days if d not in missing],
         {"promote": promote},
-        on_done=lambda o: console.print(f"{o.run_date}: {o.state} ({o.seconds:.0f} s)"),
+        on_done=lambda o: console.print(f"{o.run_date}: {o.problem or 'success'} ({o.seconds:.0f} s)"),
     )
     console.print(outcome_table(outcomes))
-    failed = [o.run_date.isoformat() for o in outcomes if not o.succeeded]
+    failed = [f"{o.run_date} at {o.failed_task or 'no task'}" for o in outcomes if o.problem]
+    failed += [f"{d} (no drop)" for d in missing]
     if failed:
-        raise RetrainError(f"{len(failed)} of {len(outcomes)} run(s) failed: {', '.join(failed)}")
+        raise RetrainError(f"{len(failed)} of {len(days)} day(s) failed: {'; '.join(failed)}")
 
 
 def status(

@@ -25,6 +25,21 @@ def default_args() -> dict[str, Any]:
     }
 
 
+def drop_sensor_args() -> dict[str, Any]:
+    """The wait for a day's drop: reschedule mode (no worker slot held), RETRAIN_DROP_WAIT_TIMEOUT_S long.
+
+    A sensor that times out fails at once (no retries): a missing drop is not a transient error.
+    """
+    from retrain.settings import Settings  # pydantic-settings only: cheap at parse time
+
+    settings = Settings()
+    return {
+        "mode": "reschedule",
+        "poke_interval": timedelta(seconds=settings.drop_poke_interval_s),
+        "timeout": timedelta(seconds=settings.drop_wait_timeout_s),
+    }
+
+
 def date_param() -> Param:
     """The run date of a manual trigger (a trigger without a logical date has no data interval)."""
     return Param(

@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from retrain.cadence import require_daily
 from retrain.errors import DataMissingError
 from retrain.feature_maths import (
     build_features,
@@ -155,6 +156,8 @@ def run(settings: Settings, spec: DatasetSpec, day: date) -> FeaturesResult:
     train_start = day - timedelta(days=train_days - 1)
     read_start = train_start - timedelta(days=lookback_days(spec) + LOOKBACK_MARGIN_DAYS)
     history, partitions = read_curated_history(layout, read_start, day)
+    # Lags and rolling windows count days: on weekly or monthly partitions they would all be missing.
+    require_daily((p.day for p in partitions), f"the curated history of {spec.name} up to {day}")
 
     dates = normalise_dates(history[spec.timestamp_column])
     in_window = (dates >= pd.Timestamp(train_start)) & (dates <= pd.Timestamp(day))

@@ -110,12 +110,43 @@ class DagRunOutcome:
 
     @property
     def succeeded(self) -> bool:
-        """True when the run ended in success."""
-        return self.state == "success"
+        """True when the run ended in success and at least one task ran."""
+        return self.state == "success" and self.executed
+
+    @property
+    def executed(self) -> bool:
+        """True when at least one task instance ran (a run before a DAG's start_date creates none)."""
+        return any(s not in ("None", "none", "scheduled", "removed") for s in self.task_states.values())
+
+    @property
+    def failed_task(self) -> str | None:
+        """The task that actually failed (not those skipped because an upstream task failed)."""
+        failed = [t for t, s in self.task_states.items() if s == "failed"]
+        if failed:
+            return failed[0]
+        stuck = [t for t, s in self.task_states.items() if s not in ("success", "skipped")]
+        return stuck[0] if stuck and not self.succeeded else None
+
+    @property
+    def problem(self) -> str | None:
+        """One line saying why the run did not succeed (None when it did)."""
+        if self.succeeded:
+            return None
+        if not self.executed:
+            return f"{self.dag_id} executed no task for {self.run_date}: nothing was ingested, trained or promoted"
+        return (
+            f"{self.dag_id} failed for {self.run_date} at task {self.failed_task or '?'} (state {self.state})"
+        )
 
 
-def run_dag(dag_id: str, run_date: date, conf: dict[str, Any] | None = None) -> DagRunOutcome:
-    """Run one DAG for one date in this process with dag.test(); call prepare_airflow first."""
+def run_dag(
+    dag_id: str, run_date: date, conf: dict[str, Any] | None = None, retries: int | None = 0
+) -> DagRunOutcome:
+    """Run one DAG for one date in this process with dag.test(); call prepare_airflow first.
+
+    retries: a local one-shot run reports a failure at once (0) instead of sleeping through the retry
+    backoff the scheduler uses (None keeps the DAG's retries).
+    """
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.state import DagRunState
 
@@ -126,19 +157,46 @@ def run_dag(dag_id: str, run_date: date, conf: dict[str, Any] | None = None) -> 
     dag = bag.get_dag(dag_id)
     if dag is None:
         raise RetrainError(f"no DAG named {dag_id!r} in {REPO_ROOT / 'dags'}")
+    if retries is not None:
+        for task in dag.tasks:
+            task.retries = retries
     logical = datetime(run_date.year, run_date.month, run_date.day, tzinfo=_utc())
     run = dag.test(logical_date=logical, run_conf={"date": run_date.isoformat(), **(conf or {})})
     states: dict[str, str] = {}
     seconds: dict[str, float] = {}
     xcoms: dict[str, Any] = {}
-    for ti in run.get_task_instances():
-        states[ti.task_id] = str(ti.state)
+    order = [node.node_id for node in dag.task_group.topological_sort()]
+    for ti in sorted(run.get_task_instances(), key=lambda t: _position(order, t.task_id)):
+        states[ti.task_id] = _state_name(ti.state)
         if ti.start_date and ti.end_date:
             seconds[ti.task_id] = (ti.end_date - ti.start_date).total_seconds()
         if str(ti.state) == "success":
             xcoms[ti.task_id] = ti.xcom_pull(task_ids=ti.task_id)
     state = "success" if run.state == DagRunState.SUCCESS else str(run.state)
     return DagRunOutcome(dag_id, run_date, state, states, seconds, xcoms, time.perf_counter() - started)
+
+
+def date_range(start: date, end: date) -> list[date]:
+    """Every date from start to end inclusive; RetrainError when end is before start."""
+    if end < start:
+        raise RetrainError(f"--end {end} is before --start {start}")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def run_days(
+    dag_id: str,
+    days: list[date],
+    conf: dict[str, Any] | None = None,
+    on_done: Callable[[DagRunOutcome], None] | None = None,
+) -> list[DagRunOutcome]:
+    """Run a DAG for each date, in order; a failed day does not stop the others."""
+    outcomes = []
+    for day in days:
+        outcome = run_dag(dag_id, day, conf)
+        outcomes.append(outcome)
+        if on_done:
+            on_done(outcome)
+    return outcomes
 
 
 def run_range(
@@ -149,17 +207,16 @@ def run_range(
     on_done: Callable[[DagRunOutcome], None] | None = None,
 ) -> list[DagRunOutcome]:
     """Run a DAG for every date from start to end, in order; a failed day does not stop the range."""
-    if end < start:
-        raise RetrainError(f"--end {end} is before --start {start}")
-    outcomes = []
-    day = start
-    while day <= end:
-        outcome = run_dag(dag_id, day, conf)
-        outcomes.append(outcome)
-        if on_done:
-            on_done(outcome)
-        day += timedelta(days=1)
-    return outcomes
+    return run_days(dag_id, date_range(start, end), conf, on_done)
+
+
+def _state_name(state: Any) -> str:
+    """`failed`, `success`, `upstream_failed`... (Airflow states are str enums; None when never run)."""
+    return str(getattr(state, "value", state))
+
+
+def _position(order: list[str], task_id: str) -> int:
+    return order.index(task_id) if task_id in order else len(order)
 
 
 def _utc() -> Any:

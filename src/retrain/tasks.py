@@ -5,15 +5,16 @@ Results travel between tasks as small JSON dicts (XCom), never data.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from retrain.errors import DataInvalidError
+from retrain.errors import CadenceError, DataInvalidError, DataMissingError
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec, load_spec
 
@@ -48,6 +49,17 @@ def to_xcom(result: Any) -> dict[str, Any]:
     return loaded
 
 
+@contextlib.contextmanager
+def _fail_without_retry(*kinds: type[Exception]) -> Iterator[None]:
+    """Errors that another try cannot fix (data not daily, bad spec) fail the task at once."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
+    except kinds as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
 def _with_timings(
     result: dict[str, Any], task: str, started: float, upstream: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -57,13 +69,40 @@ def _with_timings(
     return {**result, "timings": timings}
 
 
+def drop_ready(context: Mapping[str, Any]) -> Any:
+    """Sensor poke: done when the day's landing drop is there (files for the date, or SQL rows)."""
+    from airflow.sdk import PokeReturnValue
+
+    from retrain.ingest import landing_available
+
+    settings, spec, day = _setup(context)
+    found = landing_available(settings, spec, day)
+    where = landing_location(settings, spec, day)
+    return PokeReturnValue(is_done=found, xcom_value={"day": day.isoformat(), "landing": where})
+
+
+def landing_location(settings: Settings, spec: DatasetSpec, day: date) -> str:
+    """Where the day's drop is looked for: the file pattern, or the SQL query with its date."""
+    from retrain.layout import DatasetLayout
+
+    if spec.source.format == "sql":
+        return f"SQL query {spec.source.sql_query!r} with date={day.isoformat()}"
+    return DatasetLayout.for_spec(settings, spec).landing_pattern(spec.source.path, day)
+
+
 def ingest_task(context: Mapping[str, Any]) -> dict[str, Any]:
-    """Stage the day's landing drop."""
+    """Stage the day's landing drop; a drop that vanished after the sensor saw it fails without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
     from retrain import ingest
 
     started = time.perf_counter()
     settings, spec, day = _setup(context)
-    return _with_timings(to_xcom(ingest.stage_batch(settings, spec, day)), "ingest", started)
+    try:
+        staged = ingest.stage_batch(settings, spec, day)
+    except DataMissingError as exc:
+        raise AirflowFailException(str(exc)) from exc  # missing data is the sensor's job, not retries'
+    return _with_timings(to_xcom(staged), "ingest", started)
 
 
 def validate_task(context: Mapping[str, Any], staged: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,7 +135,8 @@ def features_task(context: Mapping[str, Any], validated: Mapping[str, Any]) -> d
 
     started = time.perf_counter()
     settings, spec, day = _setup(context)
-    built = features.run(settings, spec, day)
+    with _fail_without_retry(CadenceError):
+        built = features.run(settings, spec, day)
     result = {
         "day": day.isoformat(),
         "rows_ingested": validated.get("rows", 0),
