@@ -36,8 +36,12 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# The suite must leave the checkout as it found it: state belongs under RETRAIN_HOME, never in the repo.
 test: install system-deps lint
+	@git status --porcelain --untracked-files=all > .git/status-before-tests 2>/dev/null || true
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@if [ -d .git ]; then git status --porcelain --untracked-files=all | diff .git/status-before-tests - \
+		|| { echo "make test: the test suite changed the checkout (above); state belongs under RETRAIN_HOME"; exit 1; }; fi
 
 # Every benchmark present in bench/, one after the other (~30-45 min in all, see bench/README.md); each
 # rewrites only its own section of docs/benchmarks.md. One alone: .venv/bin/python bench/bench_<name>.py
