@@ -35,47 +35,77 @@ def _smtp_connection_for_cli(settings: Settings) -> None:
 
 
 def drift_table(summary: DriftSummary) -> Table:
-    """One row per compared column: method, score, threshold and verdict, the most drifted first."""
-    title = "input drift (curated batch)" if summary.kind == "input" else "prediction log drift"
+    """One row per compared column (the target last): score, the reference windows' max, threshold, verdict."""
+    title = "input drift (curated window)" if summary.kind == "input" else "prediction log drift"
     table = Table(
         "column",
         "method",
         "score",
+        "ref. windows max",
         "threshold",
         "drift",
-        title=f"{title} {summary.day} vs v{summary.model_version}",
+        title=f"{title} {summary.window_start}..{summary.window_end} vs v{summary.model_version}",
         caption=f"reference: {escape(summary.reference)}",
     )
-    for f in sorted(summary.features, key=lambda f: f.score, reverse=True):
-        key = " (key)" if f.column in summary.key_features else ""
+    columns = sorted(summary.features, key=lambda f: f.score, reverse=True)
+    for f in [*columns, *([summary.target] if summary.target is not None else [])]:
+        role = " (key)" if f.column in summary.key_features else ""
+        role = " (target)" if f is summary.target else role
         table.add_row(
-            escape(f.column + key),
+            escape(f.column + role),
             f.method_name,
             f"{f.score:.4f}",
+            "-" if f.noise is None else f"{f.noise:.4f}",
             f"{f.threshold:.3f}",
             "[red]drift[/red]" if f.drifted else "[green]ok[/green]",
         )
     return table
 
 
-def print_drift(result: DriftRun) -> None:
-    """Tables, share verdicts, sampling, notes, then where the reports and the email are."""
-    for summary in result.summaries:
+def print_check(summary: DriftSummary) -> None:
+    """One check: its window and rows, the table (when compared), the verdict, notes, the report."""
+    label = "input" if summary.kind == "input" else "prediction log"
+    console.print(
+        f"{label} window {summary.window}: {summary.rows:,} rows vs {summary.reference_rows:,} reference rows",
+        highlight=False,
+    )
+    if summary.insufficient_data:
+        console.print(f"{label}: [yellow]{escape(summary.verdict)}[/yellow] (not compared)", highlight=False)
+    else:
         console.print(drift_table(summary))
-        verdict = "[red]dataset drift[/red]" if summary.dataset_drift else "no dataset drift"
+        share = "-" if summary.share is None else f"{summary.share:.2f}"
+        dataset = "[red]dataset drift[/red]" if summary.dataset_drift else "no dataset drift"
         console.print(
-            f"share of drifted columns {summary.share:.2f} (threshold {summary.share_threshold:.2f}): "
-            f"{verdict}; {summary.sampling.describe()}",
+            f"share of drifted features {share} (threshold {summary.share_threshold:.2f}): {dataset}",
             highlight=False,
         )
-        for note in summary.notes:
-            console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+        if summary.target is not None:
+            t = summary.target
+            state = "[red]drift[/red]" if t.drifted else "ok"
+            console.print(
+                f"target {escape(t.column)}: score {t.score:.4f} (threshold {t.threshold:.3f}): {state}",
+                highlight=False,
+            )
+        if summary.sampling is not None:
+            console.print(summary.sampling.describe(), highlight=False, markup=False)
+        console.print(f"{label}: {escape(summary.verdict)}", highlight=False)
+    for note in summary.notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+    if summary.report_path:
         console.print(f"report: {summary.report_path}", highlight=False, soft_wrap=True, markup=False)
+    if summary.mlflow_report:
+        console.print(f"mlflow: {summary.mlflow_report}", highlight=False, soft_wrap=True, markup=False)
+
+
+def print_drift(result: DriftRun) -> None:
+    """Per check its window, table and verdict, then the alert and where the email went."""
+    for summary in result.summaries:
+        print_check(summary)
     if result.predictions is None:
-        console.print("prediction log: none for this day, input drift only", highlight=False)
+        console.print("prediction log: none in this window, input drift only", highlight=False)
     alert = result.alert
     if not alert.alert:
-        console.print("alert: none (no drift share or key feature over the spec's thresholds)")
+        console.print("alert: none (no drift share, key feature or target over the spec's thresholds)")
     elif alert.emailed:
         console.print(f"alert: [red]{escape(alert.subject or '')}[/red]", highlight=False)
         console.print(f"email: {alert.delivered_to}", highlight=False, soft_wrap=True, markup=False)

@@ -125,9 +125,9 @@ def check_drift(settings: Settings, spec: DatasetSpec, day: date, console: Conso
     result = drift.run(settings, spec, day, notify=True)
     scene = DriftScene(
         drifted=list(result.input.drifted_features),
-        share=result.input.share,
+        share=result.input.share or 0.0,
         alerted=result.alert.alert,
-        report=Path(result.input.report_path),
+        report=Path(result.input.report_path or result.input.summary_path),
         email=result.alert.delivered_to,
     )
     console.print(

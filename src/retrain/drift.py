@@ -1,14 +1,24 @@
-"""Drift stage: the day's curated batch and prediction log against the production version's reference.
+"""Drift stage: a window of recent days against the production version's reference.
 
-- **Input drift** compares the spec's raw feature columns of ``curated/date=D`` with a sample of the
-  curated partitions the production version was trained on (its ``data_start``/``data_end`` tags).
-- **Prediction drift** compares the served request-time features and ``prediction`` of
-  ``predictions/date=D`` with the production version's holdout rows and its own predictions on them;
-  when those cannot be rebuilt (training table gone, model not loadable) the served features are
-  compared with the training sample and prediction drift is skipped with a note.
+The window is the checked day D and the ``drift.current_days - 1`` days before it.
 
-Each check writes an Evidently HTML report and a JSON summary under ``reports/drift/date=D/``, logs both
-to the production version's MLflow run and pushes gauges to the Pushgateway when one is configured.
+- **Input drift** compares the spec's raw feature columns of the window's curated partitions with a
+  sample of the curated partitions the production version was trained on (its ``data_start``/
+  ``data_end`` tags). The realised target, which the curated batches carry, is compared too and
+  reported apart (``target``): a feature share never counts it.
+- **Prediction drift** compares the served request-time features and ``prediction`` of the window's
+  prediction log with the production version's holdout rows and its own predictions on them; when
+  those cannot be rebuilt (training table gone, model not loadable) the served features are compared
+  with the training sample and prediction drift is skipped with a note.
+
+A window with fewer than ``drift.min_rows`` rows is not compared: its verdict says so and nothing
+alerts. Otherwise each column's threshold is the spec's, raised above what windows of the same
+length inside the reference score against it (drift_window): the training data cannot drift against
+itself, and few rows or a season do not alert on their own.
+
+Each check writes a JSON summary (and, when compared, an Evidently HTML report) under
+``reports/drift/date=D/``, logs both to the production version's MLflow run and pushes gauges to the
+Pushgateway when one is configured.
 """
 
 from __future__ import annotations
@@ -24,10 +34,17 @@ import pandas as pd
 
 from retrain.drift_alerts import DriftAlert, DriftKind, DriftSummary, alert_on_drift, publish_summary
 from retrain.drift_metrics import clear_prediction_drift_metrics
-from retrain.drift_report import DriftComparison, compare_frames
+from retrain.drift_report import compare_frames
+from retrain.drift_window import (
+    DAY_COLUMN,
+    NOISE_MARGIN,
+    Window,
+    curated_window,
+    prediction_window,
+    reference_noise,
+)
 from retrain.errors import DataMissingError, RetrainError
 from retrain.layout import DatasetLayout
-from retrain.realized import read_prediction_log
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
 
@@ -42,7 +59,10 @@ REPORT_KIND = "drift"
 
 @dataclass(frozen=True)
 class ProductionReference:
-    """The production version and a fixed-seed sample of the curated data it was trained on."""
+    """The production version and a fixed-seed sample of the curated data it was trained on.
+
+    ``frame`` holds the features, the target and :data:`DAY_COLUMN` (to cut windows).
+    """
 
     version: VersionInfo
     start: date
@@ -60,8 +80,8 @@ def reference_sample(
 ) -> tuple[pd.DataFrame, int]:
     """Up to ``cap`` rows of the curated partitions in [start, end] (each day in proportion) and the total.
 
-    Row counts come from Parquet footers, so memory stays at the cap plus one partition however long
-    the window is.
+    Each row carries its day in :data:`DAY_COLUMN`. Row counts come from Parquet footers, so memory
+    stays at the cap plus one partition however long the window is.
     """
     import pyarrow.parquet as pq
 
@@ -75,8 +95,8 @@ def reference_sample(
             quota = min(len(frame), round(cap * counts[day] / total))
             rng = np.random.default_rng([seed, day.toordinal()])
             frame = frame.iloc[np.sort(rng.choice(len(frame), size=quota, replace=False))]
-        parts.append(frame)
-    sample = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+        parts.append(frame.assign(**{DAY_COLUMN: pd.Timestamp(day)}))
+    sample = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*columns, DAY_COLUMN])
     return sample, total
 
 
@@ -95,7 +115,7 @@ def production_reference(settings: Settings, spec: DatasetSpec) -> ProductionRef
         layout,
         version.data_start,
         version.data_end,
-        spec.feature_columns,
+        [*spec.feature_columns, spec.target],
         spec.drift.sample_cap,
         settings.seed,
     )
@@ -112,36 +132,65 @@ def report_dir(settings: Settings, spec: DatasetSpec, day: date) -> str:
     return str(DatasetLayout.for_spec(settings, spec).reports_partition(REPORT_KIND, day))
 
 
+@dataclass(frozen=True)
+class _Check:
+    """What one check compares: the window, both frames, the columns and who is the target."""
+
+    kind: DriftKind
+    window: Window
+    days: int
+    reference: pd.DataFrame
+    reference_rows: int
+    described: str
+    current: pd.DataFrame
+    columns: list[str]
+    target: str | None = None
+
+
 def check_input_drift(
     settings: Settings, spec: DatasetSpec, day: date, reference: ProductionReference | None = None
 ) -> DriftSummary:
-    """Input drift of the day's curated batch; report written, logged to MLflow, metrics pushed."""
+    """Input (and target) drift of the window's curated batches; report, MLflow, metrics."""
     layout = DatasetLayout.for_spec(settings, spec)
     path = layout.curated_file(day)
     if not path.is_file():
         raise DataMissingError(f"no curated partition for {day} at {path} yet: retrain_daily publishes it")
     reference = reference or production_reference(settings, spec)
-    current = pd.read_parquet(path, columns=spec.feature_columns)
-    comparison = _compare(
-        settings, spec, day, "input", reference.frame, current, reference.rows, reference.describe()
+    window = Window.ending(day, spec.drift.current_days)
+    current, days = curated_window(layout, window, [*spec.feature_columns, spec.target])
+    # The target is compared when the window has realised values (curated batches carry them).
+    target = spec.target if current[spec.target].notna().any() else None
+    columns = [*spec.feature_columns, *([target] if target else [])]
+    check = _Check(
+        "input",
+        window,
+        len(days),
+        reference.frame,
+        reference.rows,
+        reference.describe(),
+        current,
+        columns,
+        target,
     )
-    summary = _summary(spec, day, "input", reference, comparison, reference.describe())
-    return publish_summary(settings, summary, reference.version)
+    return publish_summary(
+        settings, _run_check(settings, spec, day, check, reference.version), reference.version
+    )
 
 
 def check_prediction_drift(
     settings: Settings, spec: DatasetSpec, day: date, reference: ProductionReference | None = None
 ) -> DriftSummary | None:
-    """Drift of the day's prediction log (served features and predictions); None when nothing was logged."""
+    """Drift of the window's prediction log (served features and predictions); None when nothing was logged."""
     layout = DatasetLayout.for_spec(settings, spec)
     served = list(spec.features.request_time)
-    logged = read_prediction_log(layout, day)
-    if logged is None or logged.empty:
-        log.info("prediction drift day=%s skipped: no prediction log under %s", day, layout.predictions)
+    window = Window.ending(day, spec.drift.current_days)
+    logged, days = prediction_window(layout, window)
+    if logged is None:
+        log.info("prediction drift window=%s skipped: no prediction log under %s", window, layout.predictions)
         return None
     reference = reference or production_reference(settings, spec)
     holdout, note = holdout_predictions(settings, spec, reference.version)
-    notes: list[str] = []
+    notes: tuple[str, ...] = ()
     if holdout is not None:
         ref_frame, ref_rows = holdout, len(holdout)
         columns = [*served, PREDICTION_COLUMN]
@@ -149,18 +198,19 @@ def check_prediction_drift(
     else:
         ref_frame, ref_rows, columns = reference.frame, reference.rows, served
         described = reference.describe()
-        notes.append(f"prediction drift skipped: {note}; served features compared with the training window")
-    comparison = _compare(
-        settings, spec, day, "predictions", ref_frame[columns], logged[columns], ref_rows, described
-    )
-    summary = _summary(spec, day, "predictions", reference, comparison, described, tuple(notes))
+        notes = (f"prediction drift skipped: {note}; served features compared with the training window",)
+    if not columns:
+        log.info("prediction drift window=%s skipped: no served features and no holdout predictions", window)
+        return None
+    check = _Check("predictions", window, len(days), ref_frame, ref_rows, described, logged, columns)
+    summary = _run_check(settings, spec, day, check, reference.version, notes)
     return publish_summary(settings, summary, reference.version)
 
 
 def holdout_predictions(
     settings: Settings, spec: DatasetSpec, version: VersionInfo
 ) -> tuple[pd.DataFrame | None, str]:
-    """The version's holdout rows with its predictions, rebuilt from its training table; else why not."""
+    """The version's holdout rows with its predictions (and their day), rebuilt from its training table."""
     from retrain.features import train_table_file
     from retrain.tracking import load_forecast_model
     from retrain.train import predict
@@ -181,62 +231,88 @@ def holdout_predictions(
     except RetrainError as exc:
         return None, f"cannot load {version.model_uri}: {exc}"
     holdout[PREDICTION_COLUMN] = predict(model, holdout, spec)
+    holdout[DAY_COLUMN] = pd.to_datetime(holdout[spec.timestamp_column]).dt.normalize()
     return holdout, ""
 
 
-def _compare(
+def _run_check(
     settings: Settings,
     spec: DatasetSpec,
     day: date,
-    kind: DriftKind,
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    reference_rows: int,
-    described: str,
-) -> DriftComparison:
-    columns = list(current.columns)
-    numeric = [c for c in columns if c in spec.features.numeric or c == PREDICTION_COLUMN]
-    categorical = [c for c in columns if c in spec.features.categorical]
-    layout = DatasetLayout.for_spec(settings, spec)
-    return compare_frames(
-        reference,
-        current,
-        numeric,
-        categorical,
-        threshold=spec.drift.feature_threshold,
-        thresholds=spec.drift.feature_thresholds,
-        share_threshold=spec.drift.share_threshold,
-        cap=spec.drift.sample_cap,
-        seed=settings.seed,
-        html_path=layout.reports_partition(REPORT_KIND, day) / f"{kind}_drift.html",
-        banner=[f"retrain: {kind} drift of {spec.name} on {day}", f"Reference: {described}."],
-        reference_rows=reference_rows,
-    )
-
-
-def _summary(
-    spec: DatasetSpec,
-    day: date,
-    kind: DriftKind,
-    reference: ProductionReference,
-    comparison: DriftComparison,
-    described: str,
+    check: _Check,
+    version: VersionInfo,
     notes: tuple[str, ...] = (),
 ) -> DriftSummary:
-    return DriftSummary(
+    """Compare the check's window with its reference (unless it has too few rows) and summarise."""
+    folder = DatasetLayout.for_spec(settings, spec).reports_partition(REPORT_KIND, day)
+    drift = spec.drift
+    base = DriftSummary(
         dataset=spec.name,
         day=day,
-        kind=kind,
-        model_version=reference.version.version,
-        reference=described,
-        features=comparison.features,
-        share=comparison.share,
-        share_threshold=spec.drift.share_threshold,
-        feature_threshold=spec.drift.feature_threshold,
-        key_features=tuple(spec.drift.key_features),
-        sampling=comparison.sampling,
-        report_path=str(comparison.html_path),
+        kind=check.kind,
+        model_version=version.version,
+        reference=check.described,
+        window_start=check.window.start,
+        window_end=check.window.end,
+        days_with_data=check.days,
+        rows=len(check.current),
+        reference_rows=check.reference_rows,
+        min_rows=drift.min_rows,
+        share_threshold=drift.share_threshold,
+        feature_threshold=drift.feature_threshold,
+        key_features=tuple(drift.key_features),
+        summary_path=str(folder / f"{check.kind}_drift.json"),
         notes=notes,
+    )
+    if base.insufficient_data:
+        log.info("drift kind=%s day=%s window=%s: %s", check.kind, day, check.window, base.verdict)
+        return base
+    numeric = [
+        c for c in check.columns if c in spec.features.numeric or c in (PREDICTION_COLUMN, check.target)
+    ]
+    categorical = [c for c in check.columns if c in spec.features.categorical]
+    noise = reference_noise(
+        check.reference, check.window.days, len(check.current), numeric, categorical, settings.seed
+    )
+    thresholds = {
+        c: noise.threshold(c, drift.feature_thresholds.get(c, drift.feature_threshold)) for c in check.columns
+    }
+    html_path = folder / f"{check.kind}_drift.html"
+    calibration = (
+        f"Thresholds: the spec's, or {NOISE_MARGIN:g}x the largest score of {noise.method} when higher "
+        "(the reference's own variation)."
+    )
+    comparison = compare_frames(
+        check.reference,
+        check.current,
+        numeric,
+        categorical,
+        threshold=drift.feature_threshold,
+        thresholds=thresholds,
+        share_threshold=drift.share_threshold,
+        cap=drift.sample_cap,
+        seed=settings.seed,
+        html_path=html_path,
+        banner=[
+            f"retrain: {check.kind} drift of {spec.name}, window {check.window} ({check.days} days with data)",
+            f"Reference: {check.described}.",
+            calibration,
+        ],
+        reference_rows=check.reference_rows,
+        noise=noise.scores,
+    )
+    features = tuple(f for f in comparison.features if f.column != check.target)
+    target = next((f for f in comparison.features if f.column == check.target), None)
+    share = sum(f.drifted for f in features) / len(features) if features else 0.0
+    return base.model_copy(
+        update={
+            "features": features,
+            "target": target,
+            "share": share,
+            "sampling": comparison.sampling,
+            "calibration": calibration,
+            "report_path": str(html_path),
+        }
     )
 
 
@@ -257,7 +333,7 @@ class DriftRun:
     @property
     def report_folder(self) -> Path:
         """``reports/drift/date=D/``: the HTML reports and their JSON summaries."""
-        return Path(self.input.report_path).parent
+        return Path(self.input.summary_path).parent
 
     def to_dict(self) -> dict[str, Any]:
         """Small JSON-ready result for XCom and ``--json``: verdicts, scores, paths (no data)."""
@@ -270,7 +346,7 @@ class DriftRun:
 
 
 def run(settings: Settings, spec: DatasetSpec, day: date, notify: bool = True) -> DriftRun:
-    """Input drift, prediction drift when the day has a prediction log, and the email when warranted.
+    """Input drift, prediction drift when the window has a prediction log, and the email when warranted.
 
     notify=False runs every check and decides on the alert but sends no email.
     """

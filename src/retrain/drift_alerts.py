@@ -1,8 +1,10 @@
-"""What a drift check reports and where it goes: the summary, MLflow, the email (gauges: drift_metrics)."""
+"""What a drift check reports and where it goes: the summary, MLflow, the email (gauges: drift_metrics).
+
+The email itself (subject, summary table, compressed attachments) is composed in drift_email.
+"""
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Sequence
 from datetime import date
@@ -21,13 +23,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_ATTACHMENT_BYTES = 15 * 1024 * 1024
-"""Attach reports up to this total size (an Evidently report is ~4 MB); larger ones are only linked."""
 DriftKind = Literal["input", "predictions"]
 
 
 class DriftSummary(BaseModel):
-    """One drift check of one day: per-column scores, the share of drifted columns and the verdicts."""
+    """One drift check of a window of days: per-column scores, the share of drifted columns, the verdicts.
+
+    When the window has fewer than ``min_rows`` rows nothing is compared (``insufficient_data``): no
+    scores, no share, no alert.
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore")  # ignore: computed fields come back from JSON
 
@@ -36,28 +40,44 @@ class DriftSummary(BaseModel):
     kind: DriftKind
     model_version: int
     reference: str
-    features: tuple[FeatureDrift, ...]
-    share: float
+    window_start: date
+    window_end: date
+    days_with_data: int
+    rows: int
+    reference_rows: int
+    min_rows: int
+    features: tuple[FeatureDrift, ...] = ()
+    target: FeatureDrift | None = None
+    share: float | None = None
     share_threshold: float
     feature_threshold: float
     key_features: tuple[str, ...]
-    sampling: Sampling
-    report_path: str
+    sampling: Sampling | None = None
+    calibration: str | None = None
+    summary_path: str
+    report_path: str | None = None
+    mlflow_report: str | None = None
     notes: tuple[str, ...] = ()
     logged_to_mlflow: bool = False
     pushed: bool = False
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def insufficient_data(self) -> bool:
+        """Too few rows in the window to judge drift."""
+        return self.rows < self.min_rows
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def drifted_features(self) -> list[str]:
-        """Columns whose score reached the threshold."""
+        """Feature columns whose score reached their threshold (the target is reported apart)."""
         return [f.column for f in self.features if f.drifted]
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def dataset_drift(self) -> bool:
-        """The share of drifted columns reached the spec's share_threshold."""
-        return self.share >= self.share_threshold
+        """The share of drifted features reached the spec's share_threshold."""
+        return self.share is not None and bool(self.features) and self.share >= self.share_threshold
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -67,19 +87,50 @@ class DriftSummary(BaseModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def target_drift(self) -> bool:
+        """The realised target's distribution moved past its threshold."""
+        return self.target is not None and self.target.drifted
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def alert(self) -> bool:
-        """Whether this check asks for an email: dataset drift or any key feature drifted."""
-        return self.dataset_drift or bool(self.key_drift)
+        """Whether this check asks for an email: dataset drift, a key feature or the target drifted."""
+        return self.dataset_drift or bool(self.key_drift) or self.target_drift
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def verdict(self) -> str:
+        """One line: ``insufficient data: 12 rows < min_rows 30``, ``drift: ...`` or ``no drift``."""
+        if self.insufficient_data:
+            return f"insufficient data: {self.rows} rows < min_rows {self.min_rows}"
+        if not self.alert:
+            return "no drift"
+        what = [f"{self.share or 0:.0%} of features"] if self.dataset_drift else []
+        what += [f"key {c}" for c in self.key_drift]
+        what += [f"target {self.target.column}"] if self.target is not None and self.target.drifted else []
+        return "drift: " + ", ".join(what)
+
+    @property
+    def window(self) -> str:
+        """``2026-03-06..2026-03-12 (7 days with data)``."""
+        return f"{self.window_start}..{self.window_end} ({self.days_with_data} days with data)"
 
     @property
     def sampled(self) -> bool:
         """Whether either side was sampled."""
-        return self.sampling.sampled
+        return self.sampling is not None and self.sampling.sampled
 
     def headline(self) -> str:
-        """e.g. ``2 of 6 features`` (input) or ``prediction log: 2 of 5 columns``."""
+        """e.g. ``2 of 6 features`` (input) or ``prediction log: 2 of 5 columns``, ``; target`` appended."""
         counted = f"{len(self.drifted_features)} of {len(self.features)}"
-        return f"{counted} features" if self.kind == "input" else f"prediction log: {counted} columns"
+        text = f"{counted} features" if self.kind == "input" else f"prediction log: {counted} columns"
+        if self.target_drift and self.target is not None:
+            text = (
+                f"target {self.target.column}"
+                if not self.features
+                else f"{text}, target {self.target.column}"
+            )
+        return text
 
 
 class DriftAlert(BaseModel):
@@ -94,6 +145,7 @@ class DriftAlert(BaseModel):
     delivered_to: str | None = None
     attachments: tuple[str, ...] = ()
     linked: tuple[str, ...] = ()
+    email_bytes: int | None = None
 
     @property
     def emailed(self) -> bool:
@@ -104,7 +156,7 @@ class DriftAlert(BaseModel):
 def alert_reasons(summary: DriftSummary) -> list[str]:
     """Why a check asks for an email (empty: it does not)."""
     reasons = []
-    if summary.dataset_drift:
+    if summary.dataset_drift and summary.share is not None:
         reasons.append(
             f"{summary.kind}: drift share {summary.share:.2f} reached {summary.share_threshold:.2f}"
         )
@@ -113,127 +165,83 @@ def alert_reasons(summary: DriftSummary) -> list[str]:
         reasons.append(
             f"{summary.kind}: key feature {column} score {drift.score:.3f} reached {drift.threshold:.3f}"
         )
+    if summary.target is not None and summary.target.drifted:
+        t = summary.target
+        reasons.append(f"{summary.kind}: target {t.column} score {t.score:.3f} reached {t.threshold:.3f}")
     return reasons
-
-
-def drift_subject(summaries: Sequence[DriftSummary]) -> str:
-    """e.g. ``[retrain] drift detected in retail_demand on 2026-03-12: 2 of 6 features``."""
-    first = summaries[0]
-    parts = "; ".join(s.headline() for s in summaries)
-    return f"[retrain] drift detected in {first.dataset} on {first.day.isoformat()}: {parts}"
-
-
-def summary_table(summary: DriftSummary) -> str:
-    """The per-column table of one check as HTML."""
-    rows = []
-    for f in sorted(summary.features, key=lambda f: f.score, reverse=True):
-        key = " (key)" if f.column in summary.key_features else ""
-        verdict = "<b>drift</b>" if f.drifted else "ok"
-        rows.append(
-            f"<tr><td>{html.escape(f.column)}{key}</td><td>{html.escape(f.method_name)}</td>"
-            f"<td>{f.score:.4f}</td><td>{f.threshold:.3f}</td><td>{verdict}</td></tr>"
-        )
-    return (
-        '<table border="1" cellpadding="4" cellspacing="0">'
-        "<tr><th>feature</th><th>method</th><th>score</th><th>threshold</th><th>drift</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
-
-
-def drift_email_html(summaries: Sequence[DriftSummary], reasons: Sequence[str]) -> str:
-    """The email body: why, then per check the share, the sampling note and the table."""
-    parts = ["<p>" + "<br>".join(html.escape(r) for r in reasons) + "</p>"]
-    for s in summaries:
-        title = "Input drift (curated batch)" if s.kind == "input" else "Prediction log drift"
-        parts.append(
-            f"<h3>{title}: {s.headline()}</h3>"
-            f"<p>Model v{s.model_version}; reference: {html.escape(s.reference)}.<br>"
-            f"Drift share {s.share:.2f} (threshold {s.share_threshold:.2f}); "
-            f"dataset drift: {'yes' if s.dataset_drift else 'no'}.<br>"
-            f"{html.escape(s.sampling.describe())}</p>"
-            + summary_table(s)
-            + f"<p>Report: {html.escape(s.report_path)}</p>"
-            + "".join(f"<p><i>{html.escape(n)}</i></p>" for n in s.notes)
-        )
-    return "\n".join(parts)
-
-
-def split_attachments(paths: Sequence[str], limit: int = MAX_ATTACHMENT_BYTES) -> tuple[list[str], list[str]]:
-    """(attached, linked): reports in order while their total size stays under the limit."""
-    attached: list[str] = []
-    linked: list[str] = []
-    total = 0
-    for path in paths:
-        size = Path(path).stat().st_size if Path(path).is_file() else None
-        if size is not None and total + size <= limit:
-            attached.append(path)
-            total += size
-        else:
-            linked.append(path)
-    return attached, linked
 
 
 def alert_on_drift(
     settings: Settings, summaries: Sequence[DriftSummary], day: date, notify: bool = True
 ) -> DriftAlert:
-    """Email the summary table with the HTML reports attached when any check reached a threshold.
+    """Email the summary table and where the reports are when any check reached a threshold.
 
+    Reports are attached gzip-compressed when each is at most 1 MB so; larger ones are only named.
     notify=False decides the same way but sends nothing (``retrain drift --no-email``).
     """
+    from retrain.drift_email import compose_drift_email
+
     alerting = [s for s in summaries if s.alert]
     reasons = tuple(r for s in alerting for r in alert_reasons(s))
     if not alerting:
-        log.info("drift day=%s: no alert (no share or key feature over threshold)", day)
+        log.info("drift day=%s: no alert (%s)", day, "; ".join(f"{s.kind}: {s.verdict}" for s in summaries))
         return DriftAlert(day=day, alert=False)
-    subject = drift_subject(alerting)
-    attached, linked = split_attachments([s.report_path for s in alerting])
-    if not notify:
-        log.info("drift day=%s: alert %r not emailed (notify off)", day, subject)
-        return DriftAlert(day=day, alert=True, reasons=reasons, subject=subject)
-    body = drift_email_html(summaries, reasons)
-    if linked:
-        body += (
-            "<p>Too large to attach (open from the drift reports folder): "
-            + ", ".join(html.escape(p) for p in linked)
-            + "</p>"
+    with compose_drift_email(summaries, alerting, reasons) as email:
+        if not notify:
+            log.info("drift day=%s: alert %r not emailed (notify off)", day, email.subject)
+            return DriftAlert(day=day, alert=True, reasons=reasons, subject=email.subject)
+        where = send_email(mail_settings(settings), email.subject, email.html, email.attachments)
+        log.info(
+            "drift day=%s: emailed %r to %s (about %d bytes)", day, email.subject, where, email.approx_bytes
         )
-    where = send_email(mail_settings(settings), subject, body, [Path(p) for p in attached])
-    log.info("drift day=%s: emailed %r to %s", day, subject, where)
-    return DriftAlert(
-        day=day,
-        alert=True,
-        reasons=reasons,
-        subject=subject,
-        delivered_to=where,
-        attachments=tuple(attached),
-        linked=tuple(linked),
-    )
+        return DriftAlert(
+            day=day,
+            alert=True,
+            reasons=reasons,
+            subject=email.subject,
+            delivered_to=where,
+            attachments=tuple(p.name for p in email.attachments),
+            linked=tuple(email.linked),
+            email_bytes=email.approx_bytes,
+        )
 
 
 def publish_summary(settings: Settings, summary: DriftSummary, version: VersionInfo) -> DriftSummary:
     """Write the JSON summary, log report and summary to the production run, push the gauges."""
-    report = Path(summary.report_path)
     notes = list(summary.notes)
+    mlflow_report: str | None = None
     logged = False
     if version.run_id:
-        logged = _log_to_run(settings, version.run_id, summary, report, notes)
+        logged, mlflow_report = _log_to_run(settings, version.run_id, summary, notes)
     else:
         notes.append(f"not logged to MLflow: v{version.version} has no run")
     not_pushed = push_drift_metrics(settings, summary)
     if not_pushed and not_pushed != NOT_CONFIGURED:
         notes.append(not_pushed)
     summary = summary.model_copy(
-        update={"notes": tuple(notes), "logged_to_mlflow": logged, "pushed": not_pushed is None}
+        update={
+            "notes": tuple(notes),
+            "logged_to_mlflow": logged,
+            "pushed": not_pushed is None,
+            "mlflow_report": mlflow_report,
+        }
     )
-    report.with_suffix(".json").write_text(summary.model_dump_json(indent=2), encoding="utf-8")
+    path = Path(summary.summary_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(summary.model_dump_json(indent=2), encoding="utf-8")
     log.info(
-        "drift kind=%s day=%s model_version=%d drifted=%s share=%.3f alert=%s sampled=%s",
+        "drift kind=%s day=%s window=%s..%s rows=%d model_version=%d verdict=%r drifted=%s share=%s "
+        "target=%s alert=%s sampled=%s",
         summary.kind,
         summary.day,
+        summary.window_start,
+        summary.window_end,
+        summary.rows,
         summary.model_version,
+        summary.verdict,
         ",".join(summary.drifted_features) or "-",
-        summary.share,
+        "-" if summary.share is None else f"{summary.share:.3f}",
+        "-" if summary.target is None else f"{summary.target.score:.3f}",
         summary.alert,
         summary.sampled,
     )
@@ -241,8 +249,9 @@ def publish_summary(settings: Settings, summary: DriftSummary, version: VersionI
 
 
 def _log_to_run(
-    settings: Settings, run_id: str, summary: DriftSummary, report: Path, notes: list[str]
-) -> bool:
+    settings: Settings, run_id: str, summary: DriftSummary, notes: list[str]
+) -> tuple[bool, str | None]:
+    """Log the HTML report (when there is one) and the summary; the report's artifact location."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -252,11 +261,15 @@ def _log_to_run(
     client = MlflowClient(tracking_uri=settings.tracking_uri)
     folder = f"drift/date={summary.day.isoformat()}"
     try:
-        client.log_artifact(run_id, str(report), folder)
+        located = None
+        if summary.report_path is not None:
+            report = Path(summary.report_path)
+            client.log_artifact(run_id, str(report), folder)
+            located = f"{client.get_run(run_id).info.artifact_uri}/{folder}/{report.name}"
         client.log_dict(run_id, summary.model_dump(mode="json"), f"{folder}/{summary.kind}_drift.json")
     except (MlflowException, OSError) as exc:
         # The verdict and the email matter more than the copy in MLflow: note it and go on.
         log.warning("drift report not logged to run %s: %s", run_id, exc)
         notes.append(f"not logged to MLflow run {run_id}: {exc}")
-        return False
-    return True
+        return False, None
+    return True, located

@@ -56,8 +56,11 @@ def push_registry(
 
 
 def push_drift_metrics(settings: Settings, summary: DriftSummary) -> str | None:
-    """Push per-feature scores, drift share and the 0/1 dataset drift flag.
+    """Push per-feature scores, drift share, the 0/1 dataset drift flag and the target's score.
 
+    A window with too few rows pushes ``model_drift_insufficient_data`` 1 and its row count but no
+    scores or share: the push replaces the group, so yesterday's share does not linger and
+    DataDriftDetected cannot fire on a window nobody could judge.
     Returns None when pushed, else why not (no Pushgateway configured, or the push failed).
     """
     if not settings.pushgateway_url:
@@ -66,34 +69,42 @@ def push_drift_metrics(settings: Settings, summary: DriftSummary) -> str | None:
     from prometheus_client import CollectorRegistry, Gauge
 
     registry = CollectorRegistry()
-    scores = Gauge(
-        "model_feature_drift_score",
-        "Drift score per feature in the last drift check (Wasserstein normed / Jensen-Shannon; higher drifts).",
-        ["dataset", "feature"],
-        registry=registry,
+    dataset = summary.dataset
+
+    def gauge(name: str, doc: str, value: float) -> None:
+        Gauge(name, doc, ["dataset"], registry=registry).labels(dataset=dataset).set(value)
+
+    gauge(
+        "model_drift_insufficient_data",
+        "1 when the last drift check's window had fewer rows than drift.min_rows (no verdict).",
+        1 if summary.insufficient_data else 0,
     )
-    for feature in summary.features:
-        scores.labels(dataset=summary.dataset, feature=feature.column).set(feature.score)
-    Gauge(
-        "model_drift_share",
-        "Share of drifted columns in the last drift check.",
-        ["dataset"],
-        registry=registry,
-    ).labels(dataset=summary.dataset).set(summary.share)
-    Gauge(
-        "model_dataset_drift",
-        "1 when the share of drifted columns reached the spec's share_threshold.",
-        ["dataset"],
-        registry=registry,
-    ).labels(dataset=summary.dataset).set(1 if summary.dataset_drift else 0)
-    Gauge(
-        "model_drift_check_timestamp_seconds",
-        "Unix time of the last drift check.",
-        ["dataset"],
-        registry=registry,
-    ).labels(dataset=summary.dataset).set(time.time())
+    gauge("model_drift_current_rows", "Rows in the last drift check's current window.", summary.rows)
+    gauge("model_drift_check_timestamp_seconds", "Unix time of the last drift check.", time.time())
+    if not summary.insufficient_data and summary.share is not None:
+        scores = Gauge(
+            "model_feature_drift_score",
+            "Drift score per feature in the last drift check (Wasserstein normed / Jensen-Shannon; "
+            "higher drifts).",
+            ["dataset", "feature"],
+            registry=registry,
+        )
+        for feature in summary.features:
+            scores.labels(dataset=dataset, feature=feature.column).set(feature.score)
+        gauge("model_drift_share", "Share of drifted features in the last drift check.", summary.share)
+        gauge(
+            "model_dataset_drift",
+            "1 when the share of drifted features reached the spec's share_threshold.",
+            1 if summary.dataset_drift else 0,
+        )
+        if summary.target is not None:
+            gauge(
+                "model_target_drift_score",
+                "Drift score of the realised target over the last drift check's window.",
+                summary.target.score,
+            )
     stage = None if summary.kind == "input" else PREDICTIONS_STAGE
-    return push_registry(settings, registry, stage, summary.dataset)
+    return push_registry(settings, registry, stage, dataset)
 
 
 def clear_prediction_drift_metrics(settings: Settings, dataset: str) -> bool:

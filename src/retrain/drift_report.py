@@ -47,6 +47,8 @@ class FeatureDrift(_Frozen):
     score: float
     threshold: float
     drifted: bool
+    noise: float | None = None
+    """The largest score a window of the reference got against the whole reference (None: not measured)."""
 
     @property
     def method_name(self) -> str:
@@ -126,11 +128,13 @@ def compare_frames(
     html_path: Path | None = None,
     banner: Sequence[str] = (),
     reference_rows: int | None = None,
+    noise: Mapping[str, float] | None = None,
 ) -> DriftComparison:
     """Run Evidently's DataDriftPreset on (sampled) frames; optionally save the HTML report with a banner.
 
     thresholds: per-column overrides of ``threshold``.
     reference_rows: rows the reference was drawn from, when the caller already sampled it.
+    noise: per column, the reference's own window-to-reference score, kept with each column's verdict.
     """
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
@@ -185,6 +189,7 @@ def compare_frames(
                 score=score,
                 threshold=limit,
                 drifted=bool(np.isfinite(score) and score >= limit),
+                noise=(noise or {}).get(column),
             )
         )
     share = sum(f.drifted for f in features) / len(features)

@@ -167,3 +167,70 @@ def pushed_value(
     """The value of the one sample of ``name`` whose labels are exactly job=retrain_drift plus ``labels``."""
     wanted = frozenset({"job": "retrain_drift", "instance": "", **labels}.items())
     return samples.get((name, wanted))
+
+
+SEATTLE_TRAIN_END = date(2014, 12, 31)
+"""The single-series production model is trained on the 730 days up to here (2013-2014)."""
+
+
+def seattle_csv() -> Path:
+    """seattle-weather.csv as shipped in the vega_datasets package (MIT): 2012-2015, one row a day."""
+    import vega_datasets
+
+    return Path(vega_datasets.__file__).parent / "_data" / "seattle-weather.csv"
+
+
+def write_curated_series(settings: Settings, spec: DatasetSpec, raw: pd.DataFrame) -> list[date]:
+    """One curated partition per day of ``raw``, typed by ingest.normalise_frame (validation skipped)."""
+    from retrain.ingest import normalise_frame
+
+    layout = DatasetLayout.for_spec(settings, spec)
+    raw = raw.assign(**{spec.timestamp_column: pd.to_datetime(raw[spec.timestamp_column]).dt.date})
+    days = []
+    for day, rows in raw.groupby(spec.timestamp_column, sort=True):
+        frame, uncoerced = normalise_frame(rows, spec)
+        assert not uncoerced, uncoerced
+        path = layout.curated_file(day)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(path, index=False)
+        days.append(day)
+    return days
+
+
+def train_production(settings: Settings, spec: DatasetSpec, day: date) -> int:
+    """features → train → evaluate → register on ``day`` as retrain_daily does; promoted even if gated out.
+
+    Drift needs a production version with its training-window tags, whatever the gates think of it.
+    """
+    from retrain import evaluate, features, train
+    from retrain.promote import register_and_gate
+    from retrain.registry import ModelRegistry
+
+    features.run(settings, spec, day)
+    trained = train.run(settings, spec, day)
+    decision = register_and_gate(settings, spec, evaluate.run(settings, spec, trained))
+    registry = ModelRegistry(settings, spec.model_name)
+    production = registry.production()
+    if production is None or production.version != decision.version:
+        registry.promote(decision.version, actor="tests", reason="drift tests need a production model")
+    return int(decision.version)
+
+
+@dataclass(frozen=True)
+class SeriesWorld:
+    """The real single series, curated, with a production model trained up to SEATTLE_TRAIN_END."""
+
+    settings: Settings
+    spec: DatasetSpec
+    layout: DatasetLayout
+    version: int
+
+
+def build_seattle_world(root: Path) -> SeriesWorld:
+    """Curate the whole seattle-weather series and train the production model on 2013-2014."""
+    spec_file = REPO_ROOT / "config" / "seattle_weather.yaml"
+    settings = Settings(home=root / "var", gx_root=root / "gx", spec=spec_file)
+    spec = load_spec(spec_file)
+    write_curated_series(settings, spec, pd.read_csv(seattle_csv()))
+    version = train_production(settings, spec, SEATTLE_TRAIN_END)
+    return SeriesWorld(settings, spec, DatasetLayout.for_spec(settings, spec), version)
