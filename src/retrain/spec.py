@@ -109,10 +109,11 @@ class TrainingSpec(_Strict):
     min_history_days: int = Field(default=14, ge=1, description="Days of curated history needed to train.")
     params: dict[str, Any] = Field(default_factory=dict, description="XGBoost parameters.")
     num_boost_round: int = Field(default=300, ge=1)
-    offset: Literal["level", "last_value", "none"] = Field(
-        default="level",
+    offset: Literal["auto", "level", "last_value", "none"] = Field(
+        default="auto",
         description="Where each row's prediction starts before the trees' corrections (see retrain.model): "
-        "the entity's recent level, its last observed value (the trees learn the change), or nothing.",
+        "the entity's recent level, its last observed value (the trees learn the change), nothing, or "
+        "auto: level or last value, whichever forecasts the training rows better on its own.",
     )
     level_offset: bool | None = Field(
         default=None, description="Deprecated: `false` means `offset: none`; `true` keeps `offset`."

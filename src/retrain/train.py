@@ -24,7 +24,7 @@ from retrain.feature_maths import feature_matrix, feature_names
 from retrain.features import snapshot_file, train_table_file
 from retrain.layout import DatasetLayout
 from retrain.metrics import regression_metrics
-from retrain.model import ForecastModel, compute_margin, offset_features, offset_link
+from retrain.model import ForecastModel, compute_margin, offset_features, offset_link, resolve_offset
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
 
@@ -120,17 +120,17 @@ def fit_model(train: pd.DataFrame, spec: DatasetSpec, seed: int, nthread: int | 
 
     names = feature_names(spec)
     matrix = feature_matrix(train, spec)
-    default_level = float(train[spec.target].mean())
+    target = train[spec.target].to_numpy(dtype=np.float64)
+    default_level = float(target.mean())
+    kind = resolve_offset(spec, matrix, names, target, default_level)
     margin = compute_margin(
-        matrix, [names.index(n) for n in offset_features(spec)], offset_link(spec), default_level
+        matrix, [names.index(n) for n in offset_features(spec, kind)], offset_link(spec, kind), default_level
     )
-    dtrain = xgb.QuantileDMatrix(
-        matrix, label=train[spec.target].to_numpy(dtype=np.float64), base_margin=margin, feature_names=names
-    )
+    dtrain = xgb.QuantileDMatrix(matrix, label=target, base_margin=margin, feature_names=names)
     booster = xgb.train(
         xgboost_params(spec, seed, nthread), dtrain, num_boost_round=spec.training.num_boost_round
     )
-    ForecastModel.configure(booster, spec, default_level)
+    ForecastModel.configure(booster, spec, kind, default_level)
     return ForecastModel(booster)
 
 
@@ -201,6 +201,7 @@ def run(settings: Settings, spec: DatasetSpec, day: date, holdout_days: int | No
                 **{f"xgb.{k}": v for k, v in xgboost_params(spec, settings.seed).items()},
                 "num_boost_round": spec.training.num_boost_round,
                 "offset": spec.training.offset,
+                "offset_used": model.offset,
                 "baselines": ",".join(baselines),
                 "train_days": spec.training.train_days,
                 "holdout_days": holdout_days,

@@ -6,6 +6,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import mlflow
@@ -15,9 +16,12 @@ import pytest
 import xgboost as xgb
 from mlflow import MlflowClient
 
+from retrain.ingest import normalise_frame
+from retrain.layout import DatasetLayout
 from retrain.model import ForecastModel
 from retrain.registry import ModelRegistry
-from retrain.settings import Settings
+from retrain.settings import REPO_ROOT, Settings
+from retrain.spec import DatasetSpec, load_spec
 from retrain.tracking import experiment_id, log_forecast_model
 
 FEATURES = ["price", "promo", "lag_1", "lag_7"]
@@ -86,3 +90,38 @@ def log_booster_run(settings: Settings) -> LogBooster:
         return LoggedBooster(model_uri, run.info.run_id, example, seconds)
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def seattle_weather() -> tuple[DatasetSpec, pd.DataFrame]:
+    """The seattle_weather spec and its real history (vega_datasets seattle-weather.csv), typed by ingest."""
+    import vega_datasets
+
+    spec = load_spec(REPO_ROOT / "config" / "seattle_weather.yaml")
+    raw = pd.read_csv(Path(vega_datasets.__file__).parent / "_data" / "seattle-weather.csv")
+    return spec, normalise_frame(raw, spec)[0]
+
+
+WriteCurated = Callable[[DatasetSpec, pd.DataFrame, date, date], int]
+
+
+@pytest.fixture
+def write_curated(settings: Settings) -> WriteCurated:
+    """Factory: curated partitions for [start, end] written directly, bypassing validation on purpose."""
+    return lambda spec, history, start, end: write_curated_days(settings, spec, history, start, end)
+
+
+def write_curated_days(
+    settings: Settings, spec: DatasetSpec, history: pd.DataFrame, start: date, end: date
+) -> int:
+    """Curated partitions for [start, end], one Parquet file per day, as ingest publishes them."""
+    layout = DatasetLayout.for_spec(settings, spec)
+    days = pd.DatetimeIndex(history[spec.timestamp_column]).date
+    written = 0
+    for day, part in history.groupby(days, sort=True):
+        if start <= day <= end:
+            path = layout.curated_file(day)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part.to_parquet(path, engine="pyarrow", compression="snappy", index=False)
+            written += 1
+    return written
