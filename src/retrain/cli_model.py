@@ -107,7 +107,7 @@ def status(
     c = cli_context(ctx)
     state = ModelRegistry(c.settings, c.spec.model_name).status()
     if as_json:
-        typer.echo(json.dumps(state.to_dict(), indent=2))
+        console.out(json.dumps(state.to_dict(), indent=2), highlight=False)
         return
     aliases = ", ".join(f"{a} → v{v.version}" for a, v in sorted(state.aliases.items())) or "none"
     console.print(f"model [bold]{state.model_name}[/bold]: {aliases}")
