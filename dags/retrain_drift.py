@@ -8,12 +8,16 @@
 * **wait_for_predictions** (sensor, reschedule mode) waits for serving's prediction log of D for at most
   `predictions_wait_minutes` (param, default 60) after the run starts, then lets the run go on with
   **input drift only**: a day nobody asked forecasts for still gets checked.
-* **drift** runs Evidently's `DataDriftPreset` on the day's curated batch and, when there is a prediction
-  log, on the served inputs and predictions, each against the production version's training reference
-  (sampled with a fixed seed above `drift.sample_cap`). HTML reports go to `reports/drift/date=D/` and
-  to the production run in MLflow; `model_feature_drift_score{feature}` and `model_drift_share` go to the
-  Pushgateway. When the drift share or a key feature reaches the spec's thresholds it emails the summary
-  table with the reports attached (SMTP when configured, else the local maildir).
+* **drift** runs Evidently's `DataDriftPreset` on the window of `drift.current_days` days ending on D:
+  the curated batches (features, and the realised target reported apart) and, when there is one, the
+  prediction log (served inputs and predictions), each against the production version's reference.
+  A window with fewer than `drift.min_rows` rows gets the verdict "insufficient data" and no alert.
+  Thresholds are the spec's, raised above what windows of the training data itself score. HTML
+  reports go to `reports/drift/date=D/` and to the production run in MLflow;
+  `model_feature_drift_score{feature}`, `model_drift_share` and `model_drift_insufficient_data` go to
+  the Pushgateway. When the share, a key feature or the target drifts it emails a summary table and
+  where the reports are (attached gzipped only when at most 1 MB; SMTP when configured, else the
+  local maildir).
 * **realized** joins the day's actuals to the prediction log and pushes `model_realized_rmse` and
   `model_realized_wape`; WAPE above `gates.max_wape` emails. Skipped when nothing was served.
 * **signal_retrain** updates the `retrain_drift_detected` Asset when drift alerted and the spec sets
