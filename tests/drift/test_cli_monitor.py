@@ -17,7 +17,7 @@ import pytest
 from retrain.settings import Settings
 from tests.utils.airflow_stack import subprocess_base_env
 from tests.utils.drift_data import TrainedWorld, served_rows, write_prediction_log
-from tests.utils.smtp import SmtpServer, attachment_names
+from tests.utils.smtp import SmtpServer, attachment_names, html_body
 
 pytestmark = pytest.mark.slow
 
@@ -36,6 +36,13 @@ def retrain(world_env: dict[str, str], *args: str) -> subprocess.CompletedProces
     )
 
 
+def first_error(stderr: str) -> str:
+    """The one ``error:`` line of an expected failure (the CLI may add where its full log is)."""
+    errors = [line for line in stderr.strip().splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
 def test_drift_and_actuals_commands(
     drift_env: Settings, trained_world: TrainedWorld, smtp: SmtpServer
 ) -> None:
@@ -46,7 +53,13 @@ def test_drift_and_actuals_commands(
     drift = retrain({**world.env(), **smtp.env}, "drift", "--date", CLI_DAY.isoformat())
     assert drift.returncode == 0, drift.stderr
     out = drift.stdout
-    assert "input drift (curated batch) 2026-03-14 vs v1" in out and "prediction log drift" in out
+    assert (
+        "input drift (curated window) 2026-03-08..2026-03-14 vs v1" in out and "prediction log drift" in out
+    )
+    assert (
+        "input window 2026-03-08..2026-03-14 (7 days with data): 7,000 rows vs 56,000 reference rows" in out
+    )
+    assert "target sales" in out and "input: drift: key price" in out
     assert "price (key)" in out
     report = world.layout.reports_partition("drift", CLI_DAY) / "input_drift.html"
     assert f"report: {report}" in out and report.is_file()
@@ -54,7 +67,8 @@ def test_drift_and_actuals_commands(
     assert f"email: smtp://127.0.0.1:{smtp.port}" in out
     assert len(smtp.messages) == 1
     assert "drift detected in retail_demand on 2026-03-14" in str(smtp.messages[0]["Subject"])
-    assert "input_drift.html" in attachment_names(smtp.messages[0])
+    assert str(report) in html_body(smtp.messages[0])  # named: ~1.2 MB gzipped, over the 1 MB limit
+    assert all(name.endswith(".html.gz") for name in attachment_names(smtp.messages[0]))
 
     actuals = retrain(world.env(), "actuals", "--date", CLI_DAY.isoformat())  # no SMTP: maildir
     assert actuals.returncode == 0, actuals.stderr
@@ -72,12 +86,11 @@ def test_drift_and_actuals_commands(
 def test_drift_without_curated_batch_fails_with_one_line(trained_world: TrainedWorld) -> None:
     done = retrain(trained_world.world.env(), "drift", "--date", "2027-01-05", "--no-email")
     assert done.returncode == 1
-    lines = done.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: no curated partition for 2027-01-05"), done.stderr
+    assert first_error(done.stderr).startswith("error: no curated partition for 2027-01-05"), done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_actuals_without_prediction_log_fails_with_one_line(trained_world: TrainedWorld) -> None:
     done = retrain(trained_world.world.env(), "actuals", "--date", "2026-03-10")
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1].startswith("error: no prediction log for 2026-03-10")
+    assert first_error(done.stderr).startswith("error: no prediction log for 2026-03-10"), done.stderr

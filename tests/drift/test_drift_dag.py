@@ -2,7 +2,9 @@
 model retrain_daily promoted), a real Pushgateway and a real SMTP server.
 
 Days (see tests/utils/drift_data.py): the model is trained up to 2026-02-26; prices rise 30 % on
-2026-03-12. Temperature moves with the season, which is why the spec gives it a looser threshold.
+2026-03-12. Each check compares the 7 days ending on its day (drift.current_days), so the window of
+2026-03-14 holds three shifted days. Temperature moves with the season, which is why the spec gives it
+a looser threshold.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import pytest
 from retrain.orchestrate import DagRunOutcome
 from retrain.settings import REPO_ROOT, Settings
 from tests.utils.drift_data import (
-    PRICE_SHIFT_DAY,
     TrainedWorld,
     pushed_samples,
     pushed_value,
@@ -33,6 +34,8 @@ from tests.utils.smtp import SmtpServer, attachment_names, html_body
 pytestmark = pytest.mark.slow
 
 NO_DRIFT_DAY = date(2026, 3, 5)
+INSIDE_TRAINING_DAY = date(2026, 2, 20)  # its whole window was training data of the production model
+SHIFT_CHECK_DAY = date(2026, 3, 14)
 TRIGGER_DAY = date(2026, 3, 13)
 UNCHANGED_INPUTS = {"promo", "holiday", "temperature", "store_type", "category"}
 
@@ -75,10 +78,10 @@ def quiet_day(drift_env: Settings, smtp: SmtpServer) -> DayRun:
 
 @pytest.fixture(scope="module")
 def shift_day(drift_env: Settings, trained_world: TrainedWorld, smtp: SmtpServer) -> DayRun:
-    """The price-shift day, with a prediction log written as serving writes it."""
+    """Three days into the price shift, with a prediction log written as serving writes it."""
     world = trained_world.world
-    write_prediction_log(world, PRICE_SHIFT_DAY, served_rows(world, PRICE_SHIFT_DAY), trained_world.version)
-    return run_drift_day(PRICE_SHIFT_DAY, smtp)
+    write_prediction_log(world, SHIFT_CHECK_DAY, served_rows(world, SHIFT_CHECK_DAY), trained_world.version)
+    return run_drift_day(SHIFT_CHECK_DAY, smtp)
 
 
 def test_no_drift_day_sends_no_email(quiet_day: DayRun, trained_world: TrainedWorld) -> None:
@@ -92,6 +95,9 @@ def test_no_drift_day_sends_no_email(quiet_day: DayRun, trained_world: TrainedWo
     assert [c["kind"] for c in quiet_day.drift["checks"]] == ["input"]
     check = quiet_day.check("input")
     assert check["model_version"] == trained_world.version
+    assert (check["window_start"], check["window_end"]) == ("2026-02-27", "2026-03-05")
+    assert check["rows"] == 7000 and check["verdict"] == "no drift"
+    assert check["target"]["column"] == "sales" and check["target"]["drifted"] is False
     assert check["drifted_features"] == []
     assert check["alert"] is False
     assert quiet_day.drift["alert"] == {**quiet_day.drift["alert"], "alert": False, "delivered_to": None}
@@ -113,7 +119,8 @@ def test_price_shift_is_found_on_price_only(quiet_day: DayRun, shift_day: DayRun
     assert after["price"] > 10 * before["price"]
     for column in UNCHANGED_INPUTS:
         assert after[column] < 2 * before[column] + 0.02, (column, before[column], after[column])
-    assert check["sampling"]["current_rows"] == 1000 and check["logged_to_mlflow"] is True
+    assert check["sampling"]["current_rows"] == 7000 and check["logged_to_mlflow"] is True
+    assert check["mlflow_report"].endswith("drift/date=2026-03-14/input_drift.html")
 
 
 def test_prediction_log_drift_covers_served_inputs_and_predictions(shift_day: DayRun) -> None:
@@ -125,8 +132,11 @@ def test_prediction_log_drift_covers_served_inputs_and_predictions(shift_day: Da
         "temperature",
         "prediction",
     }
-    # Dearer items sell less: the served predictions move with the price.
-    assert set(check["drifted_features"]) == {"price", "prediction"}
+    # The served price drifts; the predictions move with it (dearer items sell less), on this day
+    # by less than the spec's threshold.
+    assert check["drifted_features"] == ["price"]
+    assert 0 < scores(check)["prediction"] < scores(check)["price"]
+    assert check["rows"] == 1000 and check["window_start"] == "2026-03-08"
     assert "holdout rows of v" in check["reference"]
     assert Path(check["report_path"]).name == "predictions_drift.html"
 
@@ -136,16 +146,21 @@ def test_drift_email_arrives_with_summary_and_reports(shift_day: DayRun) -> None
     message = shift_day.messages[0]
     subject = str(message["Subject"])
     assert subject == shift_day.drift["alert"]["subject"]
-    assert subject.startswith("[retrain] drift detected in retail_demand on 2026-03-12:")
-    assert "1 of 6 features" in subject and "prediction log: 2 of 5 columns" in subject
+    assert subject.startswith("[retrain] drift detected in retail_demand on 2026-03-14:")
+    assert "1 of 6 features" in subject and "prediction log: 1 of 5 columns" in subject
     body = html_body(message)
     assert "key feature price score" in body
     price_row = re.search(r"<tr><td>price \(key\)</td>.*?</tr>", body)
     assert price_row is not None and "<b>drift</b>" in price_row.group(0)
     assert re.search(r"<tr><td>category</td>.*?<td>ok</td></tr>", body)
-    assert sorted(attachment_names(message)) == ["input_drift.html", "predictions_drift.html"]
-    attached = next(p for p in message.iter_attachments() if p.get_filename() == "input_drift.html")
-    assert b"retrain-banner" in attached.get_payload(decode=True)
+    assert "2026-03-08..2026-03-14 (7 days with data)" in body and "7,000 vs 56,000" in body
+    reports = [Path(shift_day.check(kind)["report_path"]) for kind in ("input", "predictions")]
+    for report in reports:
+        assert str(report) in body and f"{report.parent.name}/{report.name}" in body  # path and MLflow copy
+    # An Evidently report is ~4 MB (~1.2 MB gzipped): named, not attached; attached ones are gzipped.
+    assert all(name.endswith(".html.gz") for name in attachment_names(message))
+    raw = sum(report.stat().st_size for report in reports)
+    assert len(message.as_bytes()) < 2.5 * 1024 * 1024 and len(message.as_bytes()) < raw / 3
 
 
 def test_drift_report_is_logged_to_the_production_run(shift_day: DayRun, drift_env: Settings) -> None:
@@ -155,11 +170,11 @@ def test_drift_report_is_logged_to_the_production_run(shift_day: DayRun, drift_e
 
     production = ModelRegistry(drift_env, "retail_demand").require_production()
     client = MlflowClient(tracking_uri=drift_env.tracking_uri)
-    logged = {a.path for a in client.list_artifacts(production.run_id, "drift/date=2026-03-12")}
+    logged = {a.path for a in client.list_artifacts(production.run_id, "drift/date=2026-03-14")}
     assert {
-        "drift/date=2026-03-12/input_drift.html",
-        "drift/date=2026-03-12/input_drift.json",
-        "drift/date=2026-03-12/predictions_drift.html",
+        "drift/date=2026-03-14/input_drift.html",
+        "drift/date=2026-03-14/input_drift.json",
+        "drift/date=2026-03-14/predictions_drift.html",
     } <= logged
 
 
@@ -212,6 +227,38 @@ def _targets(node: Any) -> list[dict[str, Any]]:
     if isinstance(node, list):
         return [t for item in node for t in _targets(item)]
     return []
+
+
+def test_a_window_of_training_data_does_not_alert(drift_env: Settings, smtp: SmtpServer) -> None:
+    run = run_drift_day(INSIDE_TRAINING_DAY, smtp)
+    assert run.outcome.succeeded, run.outcome.task_states
+    check = run.check("input")
+    assert check["verdict"] == "no drift" and check["alert"] is False and run.messages == []
+    for feature in [*check["features"], check["target"]]:
+        assert feature["score"] < feature["threshold"], feature
+
+
+def test_too_few_rows_pushes_the_verdict_not_a_share(
+    drift_env: Settings,
+    trained_world: TrainedWorld,
+    pushgateway: LocalServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from retrain import drift
+    from retrain.spec import load_spec
+
+    spec = load_spec(trained_world.world.spec_with("min-rows", min_rows=10_000))
+    result = drift.run(drift_env, spec, NO_DRIFT_DAY)
+    assert result.input.verdict == "insufficient data: 7000 rows < min_rows 10000"
+    assert not result.alert.alert
+    samples = pushed_samples(pushgateway.url)
+    assert pushed_value(samples, "model_drift_insufficient_data", dataset="retail_demand") == 1
+    assert pushed_value(samples, "model_drift_current_rows", dataset="retail_demand") == 7000
+    assert pushed_value(samples, "model_drift_share", dataset="retail_demand") is None
+    drift.run(drift_env, trained_world.world.spec, NO_DRIFT_DAY, notify=False)  # leave a judged check behind
+    samples = pushed_samples(pushgateway.url)
+    assert pushed_value(samples, "model_drift_insufficient_data", dataset="retail_demand") == 0
+    assert pushed_value(samples, "model_drift_share", dataset="retail_demand") is not None
 
 
 def test_drift_triggers_retrain_asset_when_the_spec_asks(
