@@ -54,7 +54,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     RETRAIN_REPO=/opt/retrain \
     RETRAIN_HOME=/data \
     RETRAIN_SPEC=/opt/retrain/config/retail_demand.yaml \
-    RETRAIN_GX_ROOT=/opt/retrain/gx \
     AIRFLOW_HOME=/opt/airflow \
     AIRFLOW_CONFIG=/opt/retrain/airflow.cfg
 
@@ -65,7 +64,8 @@ RUN groupadd --gid "${RETRAIN_UID}" retrain \
 COPY --from=builder /opt/venv /opt/venv
 
 WORKDIR /opt/retrain
-# Code and config stay root-owned (read-only for the service user); GX writes its suites and Data Docs.
+# Code and config stay root-owned (read-only for the service user); GX state lives under RETRAIN_HOME
+# (/data/gx: suites, results, Data Docs), seeded from the committed gx/great_expectations.yml.
 COPY --from=builder /opt/retrain/src src/
 COPY --from=builder /opt/retrain/serving serving/
 COPY pyproject.toml airflow.cfg ./
@@ -74,12 +74,12 @@ COPY plugins/ plugins/
 COPY config/ config/
 COPY monitoring/ monitoring/
 COPY docker/entrypoint.sh docker/healthcheck.py docker/
-COPY --chown=retrain:retrain gx/ gx/
+COPY gx/ gx/
 
 # Mount points of the compose named volumes, created here so a new volume inherits the owner; DAG and
 # plugin files compiled once, since the service user cannot write __pycache__ next to them.
-RUN mkdir -p /data /opt/airflow/logs /mlflow/artifacts /opt/retrain/gx/uncommitted \
-    && chown "${RETRAIN_UID}:${RETRAIN_UID}" /data /opt/airflow/logs /mlflow/artifacts /opt/retrain/gx/uncommitted \
+RUN mkdir -p /data /opt/airflow/logs /mlflow/artifacts \
+    && chown "${RETRAIN_UID}:${RETRAIN_UID}" /data /opt/airflow/logs /mlflow/artifacts \
     && python -m compileall -q dags plugins
 
 # Numeric, so runtimes (e.g. Kubernetes runAsNonRoot) can verify it is not root without reading /etc/passwd.

@@ -135,7 +135,7 @@ def test_copied_files_are_in_the_build_context() -> None:
         ".venv/bin/python",
         "var/mlflow.db",
         "tests/conftest.py",
-        "gx/uncommitted/data_docs",
+        "var/gx/uncommitted/data_docs",
         "src/retrain/__pycache__/cli.cpython-311.pyc",
         "retrain.egg-info/PKG-INFO",
         "docker-compose.yml",
