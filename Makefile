@@ -45,7 +45,7 @@ test: install system-deps lint
 
 # Every benchmark present in bench/, one after the other (~30-45 min in all, see bench/README.md); each
 # rewrites only its own section of docs/benchmarks.md. One alone: .venv/bin/python bench/bench_<name>.py
-BENCHES := $(wildcard bench/bench_validate.py bench/bench_pipeline.py bench/bench_serving.py bench/bench_drift.py)
+BENCHES := $(wildcard bench/bench_validate.py bench/bench_onboard.py bench/bench_pipeline.py bench/bench_quality.py bench/bench_serving.py bench/bench_drift.py)
 bench: install system-deps
 	@set -e; for script in $(BENCHES); do echo "== $$script"; $(PY) $$script; done
 
