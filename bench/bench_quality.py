@@ -221,29 +221,37 @@ def spread_dates(history: pd.DataFrame, spec: DatasetSpec, count: int, every: in
 
 
 def plot(name: str, scores: list[RunScore], path: Path) -> Path:
-    """Holdout RMSE per run date: candidate, served model and each baseline."""
+    """Top: holdout RMSE per run date of the models and each baseline. Bottom: the models over the best baseline."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     days = [s.day for s in scores]
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    ax.plot(days, [s.candidate for s in scores], "o-", color="tab:blue", label="candidate model", lw=2)
-    served = [np.nan if s.served is None else s.served for s in scores]
-    ax.plot(days, served, "s--", color="tab:green", label="served (promoted) model", ms=4)
+    best = np.array([s.baselines[s.best] for s in scores])
+    served = np.array([np.nan if s.served is None else s.served for s in scores])
+    candidate = np.array([s.candidate for s in scores])
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5.6), sharex=True, height_ratios=(3, 2))
+    top.plot(days, candidate, "o-", color="tab:blue", label="candidate model", lw=2)
+    top.plot(days, served, "s--", color="tab:green", label="served (promoted) model", ms=4)
     styles = {"persistence": "tab:red", "seasonal_naive": "tab:orange", "training_mean": "tab:gray"}
     for baseline in BASELINE_NAMES:
         values = [s.baselines.get(baseline, np.nan) for s in scores]
-        ax.plot(days, values, ":", color=styles[baseline], label=baseline.replace("_", " "), lw=1.5)
-    ax.set_title(f"{name}: holdout RMSE per run date")
-    ax.set_ylabel("holdout RMSE")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=3, loc="upper left")
+        top.plot(days, values, ":", color=styles[baseline], label=baseline.replace("_", " "), lw=1.5)
+    top.set_title(f"{name}: holdout RMSE per run date")
+    top.set_ylabel("holdout RMSE")
+    top.legend(fontsize=7, ncol=3, loc="upper left")
+    bottom.axhline(1.0, color="tab:red", lw=1, label="best baseline")
+    bottom.plot(days, candidate / best, "o-", color="tab:blue", label="candidate", lw=2)
+    bottom.plot(days, served / best, "s--", color="tab:green", label="served", ms=4)
+    bottom.set_ylabel("RMSE / best baseline")
+    bottom.legend(fontsize=7, ncol=3, loc="upper left")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
     fig.autofmt_xdate()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
@@ -272,11 +280,19 @@ def summary_line(name: str, scores: list[RunScore]) -> tuple[str, float]:
     share = sum(s.beats_best for s in scores) / len(scores)
     ratio = float(np.mean([s.candidate / s.baselines[s.best] for s in scores]))
     promoted = sum(s.outcome == "promoted" for s in scores)
+    served = [s.served / s.baselines[s.best] for s in scores if s.served is not None]
+    served_text = (
+        f"the served model's mean ratio {np.mean(served):.3f}, worse than the best baseline on "
+        f"{sum(r >= 1 for r in served)} of {len(served)} run dates with a model in production"
+        if served
+        else "nothing was served"
+    )
     verdict = "meets" if share >= TARGET_SHARE else "**misses**"
     line = (
         f"- **{name}**: the candidate beat the best baseline on {sum(s.beats_best for s in scores)} of "
         f"{len(scores)} run dates ({share:.0%}; {verdict} the {TARGET_SHARE:.0%} target); mean RMSE ratio "
-        f"candidate / best baseline {ratio:.3f}; {promoted} of {len(scores)} candidates promoted."
+        f"candidate / best baseline {ratio:.3f}; {promoted} of {len(scores)} candidates promoted; "
+        f"{served_text}."
     )
     return line, share
 
