@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retrain.baselines import all_baseline_predictions
+from retrain.baselines import all_baseline_predictions, best_baseline
 from retrain.feature_maths import feature_names
 from retrain.metrics import Metrics, SliceMetrics, flat_metrics, regression_metrics, slice_metrics
 from retrain.settings import Settings
@@ -127,7 +127,7 @@ def run(settings: Settings, spec: DatasetSpec, trained: TrainResult) -> Evaluati
         name: score(holdout, values, spec)
         for name, values in all_baseline_predictions(train, holdout, spec).items()
     }
-    best = min(baselines, key=lambda name: baselines[name].overall.rmse)
+    best = best_baseline({name: scores.overall for name, scores in baselines.items()})
     baseline = baselines[best]
 
     production: ModelScores | None = None

@@ -111,3 +111,19 @@ def test_seattle_candidate_beats_persistence_through_the_stages(
     assert set(decision.report["baselines"]) == {"persistence", "seasonal_naive", "training_mean"}
     gate = next(g for g in decision.report["gates"] if g["name"] == "beats_baseline")
     assert "the best baseline, persistence" in gate["reason"]
+
+
+def test_evaluation_round_trips_every_baseline_through_xcom(
+    settings: Settings, seattle_weather: tuple[DatasetSpec, pd.DataFrame], write_curated: WriteCurated
+) -> None:
+    spec, history = seattle_weather
+    spec = spec.model_copy(update={"training": spec.training.model_copy(update={"num_boost_round": 10})})
+    day = SEATTLE_RUN_DATE
+    write_curated(spec, history, day - timedelta(days=spec.training.train_days + lookback_days(spec)), day)
+    features.run(settings, spec, day)
+    trained = train.run(settings, spec, day)
+    assert train.TrainResult.from_dict(trained.to_dict()) == trained
+    evaluation = evaluate.run(settings, spec, trained)
+    again = evaluate.EvaluationResult.from_dict(evaluation.to_dict())
+    assert again == evaluation
+    assert set(again.baseline_overall()) == {"persistence", "seasonal_naive", "training_mean"}
