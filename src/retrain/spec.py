@@ -97,8 +97,10 @@ class FeatureSpec(_Strict):
 
 def _repeated(values: list[Any]) -> list[Any]:
     """Values that appear more than once, in first-seen order."""
-    seen: set[Any] = set()
-    return list(dict.fromkeys(v for v in values if v in seen or seen.add(v)))
+    counts: dict[Any, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return [value for value, count in counts.items() if count > 1]
 
 
 class TrainingSpec(_Strict):
@@ -139,6 +141,7 @@ class TrainingSpec(_Strict):
 
 
 BaselineName = Literal["persistence", "seasonal_naive", "training_mean"]
+ALL_BASELINES: tuple[BaselineName, ...] = ("persistence", "seasonal_naive", "training_mean")
 
 
 class GateSpec(_Strict):
@@ -150,7 +153,7 @@ class GateSpec(_Strict):
         default=0.05, ge=0, description="Relative RMSE gain required over the best baseline."
     )
     baselines: list[BaselineName] = Field(
-        default_factory=lambda: ["persistence", "seasonal_naive", "training_mean"],
+        default_factory=lambda: list(ALL_BASELINES),
         min_length=1,
         description="Baselines scored on every holdout; the candidate must beat the best of them.",
     )
