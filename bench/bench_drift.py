@@ -1,8 +1,8 @@
-"""The drift job (Evidently DataDriftPreset through retrain.drift_report) versus numpy PSI + scipy KS.
+"""The drift job (Evidently DataDriftPreset through retrain.monitoring.drift_report) versus numpy PSI + scipy KS.
 
 Per current size (10k / 100k / 1M rows x 20 features: 16 numeric, 4 categorical; 4 of them shifted)
 against a 100k-row reference, each method runs in its own fresh process, so peak RSS is that run's
-alone. The drift job is `retrain.drift_report.compare_frames` as the DAG calls it: sampling with a fixed
+alone. The drift job is `retrain.monitoring.drift_report.compare_frames` as the DAG calls it: sampling with a fixed
 seed above the cap (the spec's `drift.sample_cap`, 100k by default), Evidently's preset with the
 pipeline's methods and threshold, per-column scores read back, the HTML report saved. The anchor
 computes PSI (10 reference-quantile bins; category frequencies) and the two-sample KS test per feature
@@ -125,7 +125,7 @@ def worker(method: str, rows: int, cap: int, workdir: Path) -> dict[str, Any]:
     reset_peak_rss()
     started = time.perf_counter()
     if method == "evidently":
-        from retrain.drift_report import compare_frames
+        from retrain.monitoring.drift_report import compare_frames
 
         numeric, categorical = columns()
         result = compare_frames(
@@ -263,7 +263,7 @@ def report(run: RunContext, results: list[SizeResult], cap: int, repeats: int, w
         f"- Method: reference {human_count(REFERENCE_ROWS)} rows, current 20 features (16 numeric, 4 "
         f"categorical), {', '.join(expected)} shifted. Each method runs in a fresh process per size "
         f"({repeats} repetition(s), order alternating, medians; peak RSS is the process's high-water mark "
-        "during the run, data included). Drift job: `retrain.drift_report.compare_frames` (Evidently "
+        "during the run, data included). Drift job: `retrain.monitoring.drift_report.compare_frames` (Evidently "
         f"`DataDriftPreset`, normed Wasserstein / Jensen-Shannon, threshold {FEATURE_THRESHOLD}, HTML report "
         f"saved) with **sampling above {cap:,} rows per side (seed {SEED})**, as the spec's `drift.sample_cap`. "
         "Numpy anchor: PSI on 10 reference-quantile bins (category shares for categorical columns) plus "

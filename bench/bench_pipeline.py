@@ -3,7 +3,7 @@
 For each size, simulated curated history (stores x items x days, fixed seed) plus the run day's CSV drop
 feed two sides in one process, order alternating between repetitions:
 
-- **DAG**: the whole `retrain_daily` DAG through `dag.test()` (`retrain.orchestrate.run_dag`): ingest,
+- **DAG**: the whole `retrain_daily` DAG through `dag.test()` (`retrain.local.orchestrate.run_dag`): ingest,
   validate (GX), features, train (MLflow), evaluate, register (registry, smoke test in a fresh process,
   gates, aliases), publish. Per-task wall times come from Airflow's task instances, and the time inside
   each task body from the timings the tasks pass along in XCom.
@@ -56,8 +56,8 @@ from retrain.features import LOOKBACK_MARGIN_DAYS
 from retrain.ingest import normalise_frame
 from retrain.layout import DatasetLayout
 from retrain.settings import REPO_ROOT, Settings
-from retrain.simulate import SimulationConfig, iter_days
-from retrain.simulate_faults import landing_path, write_frame_atomic
+from retrain.sim.demand import SimulationConfig, iter_days
+from retrain.sim.faults import landing_path, write_frame_atomic
 from retrain.spec import DatasetSpec, load_spec
 
 SECTION = "Daily pipeline"
@@ -262,7 +262,7 @@ def probes(sink: dict[str, float]) -> Iterator[None]:
 
 def dag_run() -> DagRun:
     """The whole DAG for RUN_DAY through dag.test(), in this process."""
-    from retrain.orchestrate import run_dag
+    from retrain.local.orchestrate import run_dag
 
     clocked: dict[str, float] = {}
     with probes(clocked):
@@ -473,7 +473,7 @@ def report(run: RunContext, results: list[SizeResult], repeats: int, wall_s: flo
         *run.describe(),
         f"- Method: per size, curated history simulated with seed 42 (not timed: "
         f"{', '.join(f'{human_count(r.rows)} {r.generate_s:.0f} s' for r in results)}) plus the run day's "
-        f"CSV drop; then the DAG (`dag.test()` via `retrain.orchestrate.run_dag`, every task in this "
+        f"CSV drop; then the DAG (`dag.test()` via `retrain.local.orchestrate.run_dag`, every task in this "
         f"process) and the bare script, order alternating, {repeats} repetition(s), medians. Training rows "
         f"= stores x items x a {TRAIN_DAYS}-day window (14-day holdout inside it); each run reads "
         f"{TRAIN_DAYS} + lookback + {LOOKBACK_MARGIN_DAYS} days of partitions. A warm-up at "
@@ -561,7 +561,7 @@ def main() -> None:
         spec_file.write_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
         settings = bench_settings(base, spec_file)
 
-        from retrain.orchestrate import prepare_airflow
+        from retrain.local.orchestrate import prepare_airflow
 
         prepare_airflow(settings, quiet=True)
         logging.getLogger("airflow").setLevel(logging.WARNING)

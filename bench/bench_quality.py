@@ -90,7 +90,7 @@ def us_births(states: tuple[str, ...] | None) -> tuple[DatasetSpec, pd.DataFrame
 
 def retail_demand(days: int = 300, stores: int = 10, items: int = 30) -> tuple[DatasetSpec, pd.DataFrame]:
     """The default spec and simulated history (fixed seed)."""
-    from retrain.simulate import SimulationConfig, generate
+    from retrain.sim.demand import SimulationConfig, generate
 
     spec = load_spec(REPO_ROOT / "config" / "retail_demand.yaml")
     landing, _ = generate(SimulationConfig(date(2025, 1, 1), days, stores, items, seed=42))

@@ -174,7 +174,7 @@ def build_world(home: Path, trees: int) -> World:
     from retrain.model import ForecastModel
     from retrain.registry import ModelRegistry
     from retrain.settings import REPO_ROOT, Settings
-    from retrain.simulate import SimulationConfig, write_simulation
+    from retrain.sim.demand import SimulationConfig, write_simulation
     from retrain.spec import parse_spec
     from retrain.tracking import configure_mlflow
     from serving.features import OnlineFeatureBuilder
@@ -268,7 +268,7 @@ def build_world(home: Path, trees: int) -> World:
 
 
 def _free_port() -> int:
-    from serving.launcher import free_port
+    from retrain.local.launcher import free_port
 
     return free_port()
 
@@ -312,7 +312,7 @@ def server_command(
 @contextmanager
 def running(server: str, world: World, workers: int, logs: Path) -> Iterator[str]:
     """Start a server, yield its base URL once ready, stop it gracefully."""
-    from serving.launcher import start_process
+    from retrain.local.launcher import start_process
 
     port = _free_port()
     command, env, ready = server_command(server, world, port, workers)

@@ -31,8 +31,8 @@ from _common import RunContext, grid_shape, markdown_table, median, parse_counts
 from retrain.expectations import PARTITION_DATE, PARTITION_LAST, ROW_COUNT_MAX, ROW_COUNT_MIN
 from retrain.ingest import normalise_frame
 from retrain.settings import REPO_ROOT, Settings
-from retrain.simulate import SimulationConfig, generate_day
-from retrain.simulate_faults import Injection, apply_frame_faults
+from retrain.sim.demand import SimulationConfig, generate_day
+from retrain.sim.faults import Injection, apply_frame_faults
 from retrain.spec import DatasetSpec, load_spec
 
 SECTION = "Validation"

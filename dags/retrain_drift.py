@@ -59,11 +59,11 @@ DRIFT_ASSET = Asset(name="retrain_drift_detected", uri="retrain://drift/detected
     },
 )
 def retrain_drift() -> None:
-    """Wire the monitoring tasks; every body is one call into retrain.drift_tasks."""
+    """Wire the monitoring tasks; every body is one call into retrain.monitoring.drift_tasks."""
 
     @task.sensor(poke_interval=timedelta(minutes=10), timeout=timedelta(hours=12), mode="reschedule")
     def wait_for_curated(**context: object) -> object:
-        from retrain import drift_tasks
+        from retrain.monitoring import drift_tasks
 
         return drift_tasks.curated_ready(context)
 
@@ -71,25 +71,25 @@ def retrain_drift() -> None:
         poke_interval=timedelta(minutes=5), timeout=timedelta(hours=24), mode="reschedule", soft_fail=True
     )
     def wait_for_predictions(**context: object) -> object:
-        from retrain import drift_tasks
+        from retrain.monitoring import drift_tasks
 
         return drift_tasks.predictions_ready(context)
 
     @task(trigger_rule="none_failed")
     def drift(**context: object) -> dict[str, object]:
-        from retrain import drift_tasks
+        from retrain.monitoring import drift_tasks
 
         return drift_tasks.drift_task(context)
 
     @task(trigger_rule="none_failed")
     def realized(**context: object) -> dict[str, object]:
-        from retrain import drift_tasks
+        from retrain.monitoring import drift_tasks
 
         return drift_tasks.realized_task(context)
 
     @task(outlets=[DRIFT_ASSET])
     def signal_retrain(checked: dict[str, object], **context: object) -> dict[str, object]:
-        from retrain import drift_tasks
+        from retrain.monitoring import drift_tasks
 
         return drift_tasks.signal_retrain_task(context, checked, DRIFT_ASSET)
 

@@ -1,5 +1,5 @@
 """`python -m retrain` runs the CLI."""
 
-from retrain.cli import main
+from retrain.cli.app import main
 
 main()

@@ -14,7 +14,7 @@ import pytest
 from retrain.errors import DataMissingError, RetrainError
 from retrain.layout import DatasetLayout
 from retrain.settings import REPO_ROOT
-from retrain.simulate import (
+from retrain.sim.demand import (
     DRIFT_KINDS,
     FAULT_KINDS,
     Injection,
@@ -31,7 +31,7 @@ from retrain.simulate import (
     truth_file,
     write_simulation,
 )
-from retrain.simulate_faults import BAD_PRICE_STRINGS, late_path
+from retrain.sim.faults import BAD_PRICE_STRINGS, late_path
 from retrain.spec import ColumnType, DatasetSpec, load_spec, parse_spec
 from tests.utils.sim import as_plain, landing_file, read_landing_csv, sim_config, simulate_into
 

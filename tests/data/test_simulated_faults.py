@@ -11,7 +11,7 @@ from retrain import ingest, validate
 from retrain.errors import DataInvalidError, DataMissingError
 from retrain.layout import DatasetLayout
 from retrain.settings import Settings
-from retrain.simulate import FAULT_KINDS, deliver_late
+from retrain.sim.demand import FAULT_KINDS, deliver_late
 from retrain.spec import DatasetSpec
 from tests.utils.files import tree_digest
 from tests.utils.sim import simulate_into

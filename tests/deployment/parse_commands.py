@@ -20,7 +20,7 @@ def _click_group(prog: str) -> Any:
     if prog == "retrain":
         import typer.main
 
-        from retrain.cli import app
+        from retrain.cli.app import app
 
         return typer.main.get_command(app)
     raise SystemExit(f"no parser for {prog}")

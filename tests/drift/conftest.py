@@ -24,7 +24,7 @@ from tests.utils.smtp import SmtpServer, smtp_server
 @pytest.fixture(scope="session")
 def trained_world(tmp_path_factory: pytest.TempPathFactory) -> TrainedWorld:
     """Simulate, run retrain_daily on TRAIN_END (first model: promoted), publish the later days."""
-    from retrain.orchestrate import prepare_airflow, run_dag
+    from retrain.local.orchestrate import prepare_airflow, run_dag
 
     world = build_drift_world(tmp_path_factory.mktemp("drift-world"))
     with isolated_environment():  # prepare_airflow exports the world's settings: none may outlive this

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from retrain.drift_alerts import DriftSummary, alert_on_drift, alert_reasons
-from retrain.drift_email import MAX_ATTACHMENT_BYTES, split_attachments
-from retrain.drift_report import FeatureDrift, Sampling
+from retrain.monitoring.drift_alerts import DriftSummary, alert_on_drift, alert_reasons
+from retrain.monitoring.drift_email import MAX_ATTACHMENT_BYTES, split_attachments
+from retrain.monitoring.drift_report import FeatureDrift, Sampling
 from retrain.notify import SMTP_CONN_ID
 from retrain.settings import Settings
 from tests.utils.smtp import attachment_names, html_body, smtp_server
@@ -169,7 +169,7 @@ def sensor_context(day: date, started: datetime, wait: int) -> dict[str, object]
 def test_predictions_sensor_waits_then_falls_back_to_input_drift(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from retrain.drift_tasks import predictions_ready
+    from retrain.monitoring.drift_tasks import predictions_ready
 
     monkeypatch.setenv("RETRAIN_HOME", str(tmp_path))
     started = datetime(2026, 3, 13, 0, 5, tzinfo=UTC)

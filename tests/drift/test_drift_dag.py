@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from retrain.orchestrate import DagRunOutcome
+from retrain.local.orchestrate import DagRunOutcome
 from retrain.settings import REPO_ROOT, Settings
 from tests.utils.drift_data import (
     TrainedWorld,
@@ -59,7 +59,7 @@ class DayRun:
 
 
 def run_drift_day(day: date, smtp: SmtpServer, **conf: Any) -> DayRun:
-    from retrain.orchestrate import run_dag
+    from retrain.local.orchestrate import run_dag
 
     smtp.clear()
     outcome = run_dag("retrain_drift", day, {"predictions_wait_minutes": 0, **conf})
@@ -244,7 +244,7 @@ def test_too_few_rows_pushes_the_verdict_not_a_share(
     pushgateway: LocalServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from retrain import drift
+    from retrain.monitoring import drift
     from retrain.spec import load_spec
 
     spec = load_spec(trained_world.world.spec_with("min-rows", min_rows=10_000))

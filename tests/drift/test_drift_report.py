@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain.drift_report import compare_frames, sample_rows
 from retrain.errors import RetrainError
+from retrain.monitoring.drift_report import compare_frames, sample_rows
 
 
 def frame(rows: int, seed: int, shift: float = 0.0, mix: float = 0.2) -> pd.DataFrame:

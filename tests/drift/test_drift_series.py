@@ -56,7 +56,7 @@ def with_drift(spec: DatasetSpec, **changes: int) -> DatasetSpec:
 def test_a_stationary_year_does_not_alert_inside_or_outside_the_training_window(
     series: SeriesWorld, settings: Settings, day: date
 ) -> None:
-    from retrain import drift
+    from retrain.monitoring import drift
 
     result = drift.run(settings, series.spec, day)
     check = result.input
@@ -74,7 +74,7 @@ def test_a_stationary_year_does_not_alert_inside_or_outside_the_training_window(
 
 
 def test_too_few_rows_is_a_verdict_not_an_alert(series: SeriesWorld, settings: Settings) -> None:
-    from retrain import drift
+    from retrain.monitoring import drift
 
     spec = with_drift(series.spec, min_rows=60)
     result = drift.run(settings, spec, date(2015, 4, 15))
@@ -89,7 +89,7 @@ def test_too_few_rows_is_a_verdict_not_an_alert(series: SeriesWorld, settings: S
 def test_a_unit_change_in_the_target_alerts_with_a_small_email(
     series: SeriesWorld, settings: Settings
 ) -> None:
-    from retrain import drift
+    from retrain.monitoring import drift
 
     january = pd.read_csv(seattle_csv()).iloc[1096 : 1096 + 28].copy()  # 2015-01-01..28
     assert january["date"].iloc[0] == "2015/01/01"

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain.drift_window import (
+from retrain.monitoring.drift_window import (
     DAY_COLUMN,
     NOISE_MARGIN,
     Window,

@@ -47,7 +47,7 @@ def curated_actuals(world: Any, day: date) -> pd.DataFrame:
 
 
 def run_day(day: date, smtp: SmtpServer) -> Any:
-    from retrain.orchestrate import run_dag
+    from retrain.local.orchestrate import run_dag
 
     smtp.clear()
     outcome = run_dag("retrain_drift", day, {"predictions_wait_minutes": 0})
@@ -116,7 +116,7 @@ def test_degraded_day_with_landed_actuals_emails(
 
 
 def test_join_keeps_latest_prediction_and_counts_unmatched() -> None:
-    from retrain.realized import join_actuals
+    from retrain.monitoring.realized import join_actuals
     from retrain.spec import load_spec
 
     spec = load_spec(Settings().spec)
@@ -143,7 +143,7 @@ def test_join_keeps_latest_prediction_and_counts_unmatched() -> None:
 def test_actuals_missing_is_a_clear_error(tmp_path: Any) -> None:
     from retrain.errors import DataMissingError
     from retrain.layout import DatasetLayout
-    from retrain.realized import read_actuals
+    from retrain.monitoring.realized import read_actuals
     from retrain.spec import load_spec
 
     settings = Settings(home=tmp_path)

@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 import pytest
 
-from retrain.airflow_client import AirflowClient, midnight
-from retrain.local_stack import ADMIN_USER, read_state, state_file
-from retrain.orchestrate import airflow_home
+from retrain.local.airflow_client import AirflowClient, midnight
+from retrain.local.orchestrate import airflow_home
+from retrain.local.stack import ADMIN_USER, read_state, state_file
 from tests.utils.airflow_stack import (
     History,
     chromium_page,

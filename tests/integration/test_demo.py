@@ -27,7 +27,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, str
 
 
 def run_the_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, str, Settings]:
-    from retrain.demo import run_demo
+    from retrain.cli.demo import run_demo
 
     home = tmp_path_factory.mktemp("demo")
     gx_root = home / "gx"

@@ -55,8 +55,8 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
 def build_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     """Simulated history published to curated/ (validated by the DAG tests elsewhere), Airflow ready."""
     from retrain import ingest
-    from retrain.orchestrate import prepare_airflow
-    from retrain.simulate import Injection, SimulationConfig, write_simulation
+    from retrain.local.orchestrate import prepare_airflow
+    from retrain.sim.demand import Injection, SimulationConfig, write_simulation
 
     home = tmp_path_factory.mktemp("dag-home")
     gx_root = home / "gx"
@@ -98,7 +98,7 @@ def spec_path() -> Path:
 
 
 def run_day(day: date, **conf: Any) -> Any:
-    from retrain.orchestrate import run_dag
+    from retrain.local.orchestrate import run_dag
 
     return run_dag("retrain_daily", day, conf)
 
@@ -182,7 +182,7 @@ def test_backfill_of_older_date_registers_but_never_promotes(story: Story) -> No
 
 
 def test_production_model_is_near_the_noise_floor(story: Story) -> None:
-    from retrain.simulate import noise_floor_rmse
+    from retrain.sim.demand import noise_floor_rmse
 
     production = _registry(story).production()
     assert production is not None

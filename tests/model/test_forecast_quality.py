@@ -17,7 +17,7 @@ from retrain.ingest import normalise_frame
 from retrain.model import ATTR_KIND, ForecastModel
 from retrain.promote import register_and_gate
 from retrain.settings import REPO_ROOT, Settings
-from retrain.simulate import SimulationConfig, generate
+from retrain.sim.demand import SimulationConfig, generate
 from retrain.spec import DatasetSpec, TrainingSpec, load_spec
 from tests.model.conftest import WriteCurated
 

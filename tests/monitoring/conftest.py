@@ -124,7 +124,7 @@ def serving_metrics_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     world, one version), `uvicorn serving.main:app` serves it, and a thread keeps posting requests:
     single rows, batches and an invalid row now and then (a 422), so every serving family moves.
     """
-    from serving.launcher import running_server
+    from retrain.local.launcher import running_server
     from tests.serving.world import RUN_DAYS, build_world, request_rows, server_env
 
     home = tmp_path_factory.mktemp("monitoring-serving")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from serving.launcher import ServerProcess, running_server
+from retrain.local.launcher import ServerProcess, running_server
 from tests.serving.world import ServingWorld, build_world, server_env
 
 

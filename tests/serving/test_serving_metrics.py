@@ -9,13 +9,13 @@ import httpx
 import numpy as np
 from prometheus_client import CollectorRegistry, Histogram
 
-from serving.launcher import free_port, start_process
+from retrain.local.launcher import free_port, start_process
 from serving.metrics import observe_many
 from tests.serving.scrape import promtool_check, scrape, value
 from tests.serving.world import ServingWorld, request_rows, server_env
 
 # `retrain serve` as the console script runs it.
-_CLI = "from retrain.cli import main; main()"
+_CLI = "from retrain.cli.app import main; main()"
 
 
 def test_metrics_pass_promtool_and_counters_move(serving_world: ServingWorld, client: httpx.Client) -> None:

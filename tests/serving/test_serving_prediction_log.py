@@ -8,7 +8,7 @@ import httpx
 import pandas as pd
 
 from retrain.layout import DatasetLayout
-from serving.launcher import running_server
+from retrain.local.launcher import running_server
 from tests.serving.load import wait_until
 from tests.serving.scrape import scrape, value
 from tests.serving.world import ServingWorld, request_rows, server_env

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from retrain.local.launcher import free_port, running_server
 from retrain.registry import ModelRegistry
-from serving.launcher import free_port, running_server
 from tests.serving.load import wait_until
 from tests.serving.scrape import scrape, value
 from tests.serving.world import (

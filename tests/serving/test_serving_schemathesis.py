@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from xml.etree import ElementTree
 
-from serving.launcher import ServerProcess
+from retrain.local.launcher import ServerProcess
 
 # Expected answers to schema-violating requests: schemathesis' list plus 413, which this service
 # documents for a batch over RETRAIN_SERVING_MAX_BATCH_ROWS (its schema's maxItems) or a body too large.

@@ -23,12 +23,12 @@ import yaml
 from retrain import features, train
 from retrain.feature_snapshot import FeatureSnapshot, read_snapshot
 from retrain.layout import DatasetLayout
-from retrain.local_stack import mlflow_server_command
+from retrain.local.launcher import ServerProcess, start_process
+from retrain.local.stack import mlflow_server_command
 from retrain.registry import ModelRegistry
 from retrain.settings import REPO_ROOT, Settings
-from retrain.simulate import SimulationConfig, write_simulation
+from retrain.sim.demand import SimulationConfig, write_simulation
 from retrain.spec import DatasetSpec, parse_spec
-from serving.launcher import ServerProcess, start_process
 
 API_KEY = "test-admin-key"
 START = date(2024, 1, 1)

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pytest
 
 from retrain.cadence import detect_cadence, require_daily
-from retrain.cli_output import hoist_global_options
+from retrain.cli.output import hoist_global_options
 from retrain.errors import CadenceError
-from retrain.orchestrate import DagRunOutcome, date_range
+from retrain.local.orchestrate import DagRunOutcome, date_range
 
 DAY = date(2012, 3, 4)
 

@@ -67,7 +67,7 @@ def prepare_history(
 ) -> History:
     """Simulate history + extra days under root, publish the history to curated/, copy gx/ beside it."""
     from retrain import ingest
-    from retrain.simulate import write_simulation
+    from retrain.sim.demand import write_simulation
 
     gx_root = root / "gx"
     shutil.copytree(REPO_ROOT / "gx", gx_root, ignore=shutil.ignore_patterns("uncommitted"))

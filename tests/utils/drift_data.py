@@ -20,7 +20,7 @@ import yaml
 
 from retrain.layout import DatasetLayout
 from retrain.settings import REPO_ROOT, Settings
-from retrain.simulate import read_truth
+from retrain.sim.demand import read_truth
 from retrain.spec import DatasetSpec, load_spec
 
 START = date(2026, 1, 2)  # after New Year: no holiday inside the training window
@@ -67,7 +67,7 @@ class TrainedWorld:
 
 def build_drift_world(root: Path) -> DriftWorld:
     """Simulate START..LAST_DAY with the price shift and publish START..TRAIN_END-1 to curated/."""
-    from retrain.simulate import Injection
+    from retrain.sim.demand import Injection
     from tests.utils.sim import sim_config
 
     root.mkdir(parents=True, exist_ok=True)
@@ -80,7 +80,7 @@ def build_drift_world(root: Path) -> DriftWorld:
     settings = Settings(home=root / "var", gx_root=gx_root, spec=spec_file)
     spec = load_spec(spec_file)
     layout = DatasetLayout.for_spec(settings, spec)
-    from retrain.simulate import write_simulation
+    from retrain.sim.demand import write_simulation
 
     days = (LAST_DAY - START).days + 1
     config = sim_config(

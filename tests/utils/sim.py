@@ -10,7 +10,7 @@ import pandas as pd
 
 from retrain.layout import DatasetLayout
 from retrain.settings import Settings
-from retrain.simulate import (
+from retrain.sim.demand import (
     Injection,
     SimulationConfig,
     SimulationResult,

@@ -32,10 +32,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from retrain.drift_alerts import DriftAlert, DriftKind, DriftSummary, alert_on_drift, publish_summary
-from retrain.drift_metrics import clear_prediction_drift_metrics
-from retrain.drift_report import compare_frames
-from retrain.drift_window import (
+from retrain.errors import DataMissingError, RetrainError
+from retrain.layout import DatasetLayout
+from retrain.monitoring.drift_alerts import (
+    DriftAlert,
+    DriftKind,
+    DriftSummary,
+    alert_on_drift,
+    publish_summary,
+)
+from retrain.monitoring.drift_metrics import clear_prediction_drift_metrics
+from retrain.monitoring.drift_report import compare_frames
+from retrain.monitoring.drift_window import (
     DAY_COLUMN,
     NOISE_MARGIN,
     Window,
@@ -43,8 +51,6 @@ from retrain.drift_window import (
     prediction_window,
     reference_noise,
 )
-from retrain.errors import DataMissingError, RetrainError
-from retrain.layout import DatasetLayout
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
 

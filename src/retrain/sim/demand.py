@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from retrain.layout import DatasetLayout
-from retrain.simulate_faults import DRIFT_KINDS as DRIFT_KINDS
-from retrain.simulate_faults import FAULT_KINDS as FAULT_KINDS
-from retrain.simulate_faults import (
+from retrain.sim.faults import DRIFT_KINDS as DRIFT_KINDS
+from retrain.sim.faults import FAULT_KINDS as FAULT_KINDS
+from retrain.sim.faults import (
     Delivery,
     apply_frame_faults,
     delivery_for,
@@ -30,13 +30,13 @@ from retrain.simulate_faults import (
     write_frame_atomic,
     write_meta,
 )
-from retrain.simulate_faults import Injection as Injection
-from retrain.simulate_faults import deliver_late as deliver_late
-from retrain.simulate_faults import expected_noise_rmse as expected_noise_rmse
-from retrain.simulate_faults import noise_floor_rmse as noise_floor_rmse
-from retrain.simulate_faults import parse_injection as parse_injection
-from retrain.simulate_faults import read_truth as read_truth
-from retrain.simulate_faults import truth_file as truth_file
+from retrain.sim.faults import Injection as Injection
+from retrain.sim.faults import deliver_late as deliver_late
+from retrain.sim.faults import expected_noise_rmse as expected_noise_rmse
+from retrain.sim.faults import noise_floor_rmse as noise_floor_rmse
+from retrain.sim.faults import parse_injection as parse_injection
+from retrain.sim.faults import read_truth as read_truth
+from retrain.sim.faults import truth_file as truth_file
 from retrain.spec import DatasetSpec
 
 STORE_TYPES = ("hyper", "super", "express")

@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from retrain.drift_metrics import NOT_CONFIGURED, push_registry
 from retrain.errors import DataMissingError, RetrainError
 from retrain.layout import DatasetLayout, partition_name
 from retrain.metrics import Metrics, regression_metrics
+from retrain.monitoring.drift_metrics import NOT_CONFIGURED, push_registry
 from retrain.notify import mail_settings
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec

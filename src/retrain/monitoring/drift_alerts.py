@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from retrain.drift_metrics import NOT_CONFIGURED, push_drift_metrics
-from retrain.drift_report import FeatureDrift, Sampling
+from retrain.monitoring.drift_metrics import NOT_CONFIGURED, push_drift_metrics
+from retrain.monitoring.drift_report import FeatureDrift, Sampling
 from retrain.notify import mail_settings, send_email
 from retrain.settings import Settings
 
@@ -179,7 +179,7 @@ def alert_on_drift(
     Reports are attached gzip-compressed when each is at most 1 MB so; larger ones are only named.
     notify=False decides the same way but sends nothing (``retrain drift --no-email``).
     """
-    from retrain.drift_email import compose_drift_email
+    from retrain.monitoring.drift_email import compose_drift_email
 
     alerting = [s for s in summaries if s.alert]
     reasons = tuple(r for s in alerting for r in alert_reasons(s))

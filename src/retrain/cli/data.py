@@ -11,7 +11,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from retrain.cli_common import CliContext, DateOption, cli_context, console, parse_day
+from retrain.cli.common import CliContext, DateOption, cli_context, console, parse_day
 from retrain.errors import RetrainError
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def simulate(
     seed: Annotated[int | None, typer.Option("--seed", help="Default: RETRAIN_SEED.")] = None,
 ) -> None:
     """Write simulated retail daily-demand drops to the landing folder."""
-    from retrain.simulate import SimulationConfig, parse_injection, write_simulation
+    from retrain.sim.demand import SimulationConfig, parse_injection, write_simulation
 
     c = cli_context(ctx)
     try:

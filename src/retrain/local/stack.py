@@ -2,7 +2,7 @@
 
 Each component is a subprocess in its own session (process group) with its log under
 AIRFLOW_HOME/logs/stack/. A state file (AIRFLOW_HOME/stack.json) records ports and process ids so another
-shell can ask for the status or stop the stack. The REST side lives in retrain.airflow_client.
+shell can ask for the status or stop the stack. The REST side lives in retrain.local.airflow_client.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import IO, Any
 import httpx
 import psutil
 
-from retrain.airflow_client import AirflowClient
 from retrain.errors import RetrainError
-from retrain.orchestrate import airflow_environment, airflow_home, migrate_metadata_db
+from retrain.local.airflow_client import AirflowClient
+from retrain.local.orchestrate import airflow_environment, airflow_home, migrate_metadata_db
 from retrain.settings import Settings
 
 ADMIN_USER = "admin"

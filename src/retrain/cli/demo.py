@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from retrain import demo_scenes
+from retrain.cli import demo_scenes
 from retrain.errors import DataInvalidError, DataMissingError
 from retrain.layout import DatasetLayout
 from retrain.settings import Settings
@@ -72,7 +72,7 @@ def run_demo(
     settings: Settings, spec: DatasetSpec, console: Console, plan: DemoPlan | None = None
 ) -> DemoReport:
     """Simulate, ingest with validation, then run the daily DAG through four scenes."""
-    from retrain.simulate import Injection, SimulationConfig, write_simulation
+    from retrain.sim.demand import Injection, SimulationConfig, write_simulation
 
     plan = plan or DemoPlan()
     layout = DatasetLayout.for_spec(settings, spec)
@@ -113,7 +113,7 @@ def run_demo(
         f"{published} day(s) published to {layout.curated}; bad batches kept in {layout.quarantine}"
     )
 
-    from retrain.orchestrate import prepare_airflow, run_dag
+    from retrain.local.orchestrate import prepare_airflow, run_dag
 
     prepare_airflow(settings, quiet=True)
     scenes: list[tuple[str, date, dict[str, object]]] = [

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from retrain.cli_common import cli_context, console
+from retrain.cli.common import cli_context, console
 
 HostOption = Annotated[
     str | None,
@@ -38,8 +38,8 @@ def serve(
     """Serve predictions of the production model over HTTP (follows the alias, hot-swaps new versions)."""
     import uvicorn
 
+    from retrain.local.launcher import fresh_metrics_dir
     from serving.app import create_app
-    from serving.launcher import fresh_metrics_dir
     from serving.settings import ServingSettings
 
     c = cli_context(ctx)

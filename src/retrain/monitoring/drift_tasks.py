@@ -44,7 +44,7 @@ def predictions_ready(context: Mapping[str, Any], now: datetime | None = None) -
     """
     from airflow.sdk import PokeReturnValue
 
-    from retrain.realized import prediction_files
+    from retrain.monitoring.realized import prediction_files
 
     settings, spec, day = _setup(context)
     files = prediction_files(DatasetLayout.for_spec(settings, spec), day)
@@ -63,7 +63,7 @@ def predictions_ready(context: Mapping[str, Any], now: datetime | None = None) -
 
 def drift_task(context: Mapping[str, Any]) -> dict[str, Any]:
     """Input and prediction-log drift of the day, email when a threshold is reached."""
-    from retrain import drift
+    from retrain.monitoring import drift
 
     settings, spec, day = _setup(context)
     notify = bool((context.get("params") or {}).get("email", True))
@@ -75,7 +75,7 @@ def realized_task(context: Mapping[str, Any]) -> dict[str, Any]:
     """Realized RMSE/WAPE of the day's served predictions; skipped when nothing was served that day."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from retrain.realized import measure_realized, prediction_files
+    from retrain.monitoring.realized import measure_realized, prediction_files
 
     settings, spec, day = _setup(context)
     if not prediction_files(DatasetLayout.for_spec(settings, spec), day):

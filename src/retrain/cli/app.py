@@ -8,9 +8,23 @@ from typing import Annotated
 
 import typer
 
-from retrain import cli_data, cli_model, cli_monitor, cli_serve, cli_stack
-from retrain.cli_common import CliContext, HomeOption, SpecOption, console, err_console
-from retrain.cli_output import hoist_global_options, quiet_command
+from retrain.cli import (
+    data as cli_data,
+)
+from retrain.cli import (
+    model as cli_model,
+)
+from retrain.cli import (
+    monitor as cli_monitor,
+)
+from retrain.cli import (
+    serve as cli_serve,
+)
+from retrain.cli import (
+    stack as cli_stack,
+)
+from retrain.cli.common import CliContext, HomeOption, SpecOption, console, err_console
+from retrain.cli.output import hoist_global_options, quiet_command
 from retrain.errors import RetrainError
 from retrain.settings import Settings
 

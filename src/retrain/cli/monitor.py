@@ -11,13 +11,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from retrain.cli_common import DateOption, cli_context, console, parse_day
+from retrain.cli.common import DateOption, cli_context, console, parse_day
 from retrain.settings import Settings
 
 if TYPE_CHECKING:
-    from retrain.drift import DriftRun
-    from retrain.drift_alerts import DriftSummary
-    from retrain.realized import RealizedPerformance
+    from retrain.monitoring.drift import DriftRun
+    from retrain.monitoring.drift_alerts import DriftSummary
+    from retrain.monitoring.realized import RealizedPerformance
 
 EmailFlag = Annotated[
     bool, typer.Option("--email/--no-email", help="Email when a threshold is reached (SMTP or the maildir).")
@@ -119,7 +119,7 @@ def print_drift(result: DriftRun) -> None:
 
 def drift(ctx: typer.Context, day: DateOption, email: EmailFlag = True, as_json: JsonFlag = False) -> None:
     """Drift of a day's curated batch and prediction log against the production model's reference."""
-    from retrain import drift as drift_stage
+    from retrain.monitoring import drift as drift_stage
 
     c = cli_context(ctx)
     _smtp_connection_for_cli(c.settings)
@@ -149,7 +149,7 @@ def realized_table(result: RealizedPerformance) -> Table:
 
 def actuals(ctx: typer.Context, day: DateOption, email: EmailFlag = True, as_json: JsonFlag = False) -> None:
     """Join a day's actuals to its prediction log: realized RMSE/WAPE, pushed; email when degraded."""
-    from retrain.realized import measure_realized
+    from retrain.monitoring.realized import measure_realized
 
     c = cli_context(ctx)
     _smtp_connection_for_cli(c.settings)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from retrain.layout import DatasetLayout
-from retrain.realized import read_prediction_log
+from retrain.monitoring.realized import read_prediction_log
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def reference_noise(
     holdout), seeded random subsets of ``current_rows`` rows stand in for windows: they measure the
     noise of the row count alone, not the series' own variation.
     """
-    from retrain.drift_report import drift_frame
+    from retrain.monitoring.drift_report import drift_frame
 
     values = drift_frame(reference, numeric, categorical)
     groups = _window_rows(reference, window_days)

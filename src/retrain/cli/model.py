@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from retrain.cli_common import DateOption, cli_context, console, parse_day
+from retrain.cli.common import DateOption, cli_context, console, parse_day
 from retrain.errors import DataMissingError, RetrainError
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
@@ -55,7 +55,7 @@ def require_drop(settings: Settings, spec: DatasetSpec, day: date) -> None:
 
 def run(ctx: typer.Context, day: DateOption, promote: PromoteFlag = True) -> None:
     """Run retrain_daily for one date in-process (Airflow dag.test) on the configured home."""
-    from retrain.orchestrate import prepare_airflow, run_dag
+    from retrain.local.orchestrate import prepare_airflow, run_dag
 
     c = cli_context(ctx)
     run_day = parse_day(day)
@@ -76,7 +76,7 @@ def backfill(
     """Run retrain_daily for every date of a range, oldest first (dag.test per date); days without a drop
     are reported and skipped."""
     from retrain.ingest import landing_available
-    from retrain.orchestrate import date_range, prepare_airflow, run_days
+    from retrain.local.orchestrate import date_range, prepare_airflow, run_days
 
     c = cli_context(ctx)
     days = date_range(parse_day(start), parse_day(end))
@@ -161,7 +161,7 @@ def rollback(
 
 def demo(ctx: typer.Context) -> None:
     """The whole story on the embedded default: simulate, validate, train, gate, promote, reject."""
-    from retrain.demo import run_demo
+    from retrain.cli.demo import run_demo
 
     c = cli_context(ctx)
     console.print(f"retrain demo — home {c.settings.resolved_home}, spec {c.settings.spec}")

@@ -19,9 +19,9 @@ from typing import Annotated
 import httpx
 import typer
 
-from retrain.cli_common import cli_context, console
-from retrain.local_stack import ADMIN_USER, LocalStack, StackState, read_state, state_file, stop_recorded
-from retrain.orchestrate import airflow_environment
+from retrain.cli.common import cli_context, console
+from retrain.local.orchestrate import airflow_environment
+from retrain.local.stack import ADMIN_USER, LocalStack, StackState, read_state, state_file, stop_recorded
 from retrain.settings import Settings
 
 

@@ -69,7 +69,7 @@ def wait_for_version(server: Any, version: int, timeout: float = 60.0) -> float:
 @contextmanager
 def serving(settings: Settings, console: Console) -> Iterator[Any]:
     """The prediction service on a free localhost port for the demo's home, stopped (log flushed) on exit."""
-    from serving.launcher import serving_in_background
+    from retrain.local.launcher import serving_in_background
 
     with serving_in_background(settings, poll_seconds=POLL_SECONDS) as server:
         console.print(
@@ -120,7 +120,7 @@ class DriftScene:
 
 def check_drift(settings: Settings, spec: DatasetSpec, day: date, console: Console) -> DriftScene:
     """Run the drift job on `day` (curated already) and narrate the report and the email."""
-    from retrain import drift
+    from retrain.monitoring import drift
 
     # Prices shift on the very day the demo checks: compare that day alone (1,000 rows are enough),
     # not the week ending on it, where one shifted day of seven stays under the price threshold.

@@ -1,0 +1,1 @@
+"""Monitoring in production: drift checks (Evidently), realized performance, alerts and their metrics."""

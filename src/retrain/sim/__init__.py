@@ -1,0 +1,1 @@
+"""The built-in simulator: retail daily demand with a known noise floor, injectable drift and faults."""
