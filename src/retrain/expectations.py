@@ -11,8 +11,6 @@ from retrain.spec import ColumnSpec, ColumnType, DatasetSpec
 if TYPE_CHECKING:
     from great_expectations import ExpectationSuite
 
-    from retrain.settings import Settings
-
 ROW_COUNT_MIN = "row_count_min"
 ROW_COUNT_MAX = "row_count_max"
 PARTITION_DATE = "partition_date"  # the first day a batch may hold
@@ -170,29 +168,3 @@ def canonical_suite(suite_json: dict[str, Any]) -> dict[str, Any]:
 def suite_path(gx_root: Path, spec: DatasetSpec) -> Path:
     """Where the file context stores a spec's suite."""
     return gx_root / "expectations" / f"{spec.name}.json"
-
-
-def write_suite(spec: DatasetSpec, gx_root: Path) -> Path:
-    """Write (or update, only when it differs) the spec's suite into the GX file context."""
-    from retrain.gx_context import open_context, sync_suite
-
-    sync_suite(open_context(gx_root), spec)
-    return suite_path(gx_root, spec)
-
-
-def ensure_context(settings: Settings, spec: DatasetSpec) -> GxSetup:
-    """Create or update the GX file context for a spec: suite, data source, validation, checkpoint."""
-    from retrain.gx_context import sync_context
-
-    return sync_context(settings.gx_root, spec)
-
-
-@dataclass(frozen=True)
-class GxSetup:
-    """What ensure_context left in the GX file context."""
-
-    root: Path
-    suite_path: Path
-    validation_definition: str
-    checkpoint: str
-    changed: tuple[str, ...]

@@ -6,13 +6,14 @@ import copy
 import json
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from retrain.errors import SpecError
-from retrain.expectations import GxSetup, build_suite, canonical_suite, suite_path
-from retrain.settings import REPO_ROOT
+from retrain.expectations import build_suite, canonical_suite, suite_path
+from retrain.settings import REPO_ROOT, Settings
 from retrain.spec import DatasetSpec
 
 if TYPE_CHECKING:
@@ -32,6 +33,17 @@ RESULT_FORMAT: dict[str, Any] = {"result_format": "BASIC", "partial_unexpected_c
 # The committed configuration a new context starts from; the pipeline never writes into it.
 COMMITTED_GX = REPO_ROOT / "gx"
 PROJECT_FILE = "great_expectations.yml"
+
+
+@dataclass(frozen=True)
+class GxSetup:
+    """What ensure_context left in the GX file context."""
+
+    root: Path
+    suite_path: Path
+    validation_definition: str
+    checkpoint: str
+    changed: tuple[str, ...]
 
 
 def seed_context(gx_root: Path, committed: Path = COMMITTED_GX) -> bool:
@@ -232,3 +244,14 @@ def data_docs_index(context: FileDataContext) -> Path | None:
         if url and url.startswith("file://"):
             return Path(unquote(url.removeprefix("file://")))
     return None
+
+
+def write_suite(spec: DatasetSpec, gx_root: Path) -> Path:
+    """Write (or update, only when it differs) the spec's suite into the GX file context."""
+    sync_suite(open_context(gx_root), spec)
+    return suite_path(gx_root, spec)
+
+
+def ensure_context(settings: Settings, spec: DatasetSpec) -> GxSetup:
+    """Create or update the GX file context for a spec: suite, data source, validation, checkpoint."""
+    return sync_context(settings.gx_root, spec)

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from retrain.errors import DataInvalidError, DataMissingError
-from retrain.expectations import build_suite, canonical_suite, ensure_context, write_suite
+from retrain.expectations import build_suite, canonical_suite
+from retrain.gx_context import ensure_context, write_suite
 from retrain.ingest import file_sha256
 from retrain.layout import DatasetLayout
 from retrain.settings import REPO_ROOT, Settings

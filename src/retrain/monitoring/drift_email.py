@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from retrain.monitoring.drift_alerts import DriftSummary
     from retrain.monitoring.drift_report import FeatureDrift
+    from retrain.monitoring.drift_summary import DriftSummary
 
 MAX_ATTACHMENT_BYTES = 1024 * 1024
 """Attach a compressed report up to this size; larger ones are named, not attached."""

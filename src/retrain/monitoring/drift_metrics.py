@@ -17,7 +17,7 @@ from retrain.settings import Settings
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from retrain.monitoring.drift_alerts import DriftSummary
+    from retrain.monitoring.drift_summary import DriftSummary
 
 log = logging.getLogger(__name__)
 
