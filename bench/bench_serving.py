@@ -267,12 +267,6 @@ def build_world(home: Path, trees: int) -> World:
     )
 
 
-def _free_port() -> int:
-    from retrain.local.launcher import free_port
-
-    return free_port()
-
-
 def server_command(
     server: str, world: World, port: int, workers: int
 ) -> tuple[list[str], dict[str, str], str]:
@@ -312,11 +306,12 @@ def server_command(
 @contextmanager
 def running(server: str, world: World, workers: int, logs: Path) -> Iterator[str]:
     """Start a server, yield its base URL once ready, stop it gracefully."""
-    from retrain.local.launcher import start_process
+    from retrain.local.launcher import start_server
+    from retrain.local.processes import free_port
 
-    port = _free_port()
+    port = free_port()
     command, env, ready = server_command(server, world, port, workers)
-    process = start_process(command, env, port, logs / f"{server}-w{workers}.log")
+    process = start_server(command, env, port, logs / f"{server}-w{workers}.log")
     try:
         process.wait_until(ready, timeout=180)
         yield process.base_url

@@ -14,7 +14,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -26,11 +25,12 @@ import pytest
 
 from retrain.local.airflow_client import AirflowClient, midnight
 from retrain.local.orchestrate import airflow_home
-from retrain.local.stack import ADMIN_USER, read_state, state_file
+from retrain.local.processes import free_port, start_process, stop_process, wait_until
+from retrain.local.stack import ADMIN_USER
+from retrain.local.stack_state import read_state, state_file
 from tests.utils.airflow_stack import (
     History,
     chromium_page,
-    free_port,
     kill_all,
     listening,
     prepare_history,
@@ -102,11 +102,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     cli = [sys.executable, "-m", "retrain", "--home", str(settings.home), "--spec", str(settings.spec)]
     output = root / "stack-up.log"
     command = ["stack", "up", "--port", str(port), "--mlflow-port", str(mlflow_port), "--no-schedule"]
-    with output.open("wb") as sink:
-        # No scheduled runs: today's interval has no landing drop and would hold max_active_runs=1.
-        process = subprocess.Popen(
-            [*cli, *command], env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    # No scheduled runs: today's interval has no landing drop and would hold max_active_runs=1.
+    process = start_process([*cli, *command], env, output)
     home = airflow_home(settings)
     try:
         _wait_until_up(settings, process, output)
@@ -115,13 +112,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         client = AirflowClient(api_url, ADMIN_USER, password)
         yield Stack(history, process, output, cli, env, api_url, mlflow_url, (port, mlflow_port), client)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # Ctrl-C: the command stops its stack
-            try:
-                process.wait(timeout=90)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, 90, sig=signal.SIGINT)  # Ctrl-C: the command stops its stack
         leftovers = stack_processes(home)
         described = [f"{p.pid} {' '.join(p.cmdline())[:80]}" for p in leftovers]
         kill_all(leftovers)
@@ -129,12 +120,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def _wait_until_up(settings: Any, process: subprocess.Popen[bytes], output: Path) -> None:
-    deadline = time.monotonic() + 240
-    while not state_file(settings).exists():
+    def recorded() -> bool:
         code = process.poll()
         assert code is None, f"`retrain stack up` exited with {code}:\n{output.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"stack not up after 240 s:\n{output.read_text()[-3000:]}"
-        time.sleep(1)
+        return state_file(settings).exists()
+
+    wait_until(
+        recorded,
+        240,
+        "`retrain stack up` to record the stack",
+        interval=1,
+        detail=lambda: output.read_text()[-3000:],
+    )
 
 
 def test_stack_up_prints_urls_and_status_is_healthy(stack: Stack) -> None:

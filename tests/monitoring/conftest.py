@@ -23,12 +23,12 @@ import yaml
 from aiosmtpd.controller import Controller
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
+from retrain.local.processes import free_port
 from retrain.publish import PipelineReport, push_pipeline_metrics
 from retrain.settings import REPO_ROOT, Settings
 from tests.utils.prom import (
     LocalServer,
     alertmanager_server,
-    free_port,
     prom_query,
     prometheus_server,
     pushgateway_server,

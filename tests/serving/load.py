@@ -86,14 +86,3 @@ class LoadLoop:
                     outcome = Outcome(path, started, time.monotonic(), 0, None, repr(exc))
                 with self._lock:
                     self.outcomes.append(outcome)
-
-
-def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
-    """Poll `condition()` until it returns something truthy; AssertionError naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

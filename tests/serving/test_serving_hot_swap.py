@@ -12,9 +12,10 @@ import pandas as pd
 
 from retrain.feature_snapshot import online_features
 from retrain.local.launcher import running_server, serving_in_background
+from retrain.local.processes import wait_until
 from retrain.registry import ModelRegistry
 from retrain.tracking import configure_mlflow
-from tests.serving.load import LoadLoop, wait_until
+from tests.serving.load import LoadLoop
 from tests.serving.scrape import scrape, value
 from tests.serving.world import SWAP_HORIZON_DAYS, ServingWorld, request_rows, rows_served_by_both, server_env
 

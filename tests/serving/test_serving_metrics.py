@@ -9,7 +9,8 @@ import httpx
 import numpy as np
 from prometheus_client import CollectorRegistry, Histogram
 
-from retrain.local.launcher import free_port, start_process
+from retrain.local.launcher import start_server
+from retrain.local.processes import free_port
 from serving.metrics import observe_many
 from tests.serving.scrape import promtool_check, scrape, value
 from tests.serving.world import ServingWorld, request_rows, server_env
@@ -89,7 +90,7 @@ def test_two_workers_aggregate_metrics_through_retrain_serve(
     settings = serving_world.registry_copy(tmp_path)
     port = free_port()
     command = [sys.executable, "-c", _CLI, "serve", "--workers", "2", "--port", str(port)]
-    server = start_process(command, server_env(settings), port, tmp_path / "serve.log")
+    server = start_server(command, server_env(settings), port, tmp_path / "serve.log")
     try:
         server.wait_until("/ready", timeout=120)
         rows = request_rows(serving_world, 1, n=40, unknown=0)

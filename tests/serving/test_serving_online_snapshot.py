@@ -26,11 +26,11 @@ from retrain import features
 from retrain.feature_maths import code_column
 from retrain.feature_snapshot import online_features, read_snapshot
 from retrain.layout import DatasetLayout
+from retrain.local.processes import wait_until
 from retrain.online_snapshot import marker_file, online_snapshot_date, publish_online_snapshot
 from retrain.tracking import configure_mlflow
 from serving.app import create_app
 from serving.settings import ServingSettings
-from tests.serving.load import wait_until
 from tests.serving.scrape import scrape, value
 from tests.serving.world import ServingWorld, request_rows
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from retrain.layout import DatasetLayout
 from retrain.local.launcher import running_server
-from tests.serving.load import wait_until
+from retrain.local.processes import wait_until
 from tests.serving.scrape import scrape, value
 from tests.serving.world import ServingWorld, request_rows, server_env
 

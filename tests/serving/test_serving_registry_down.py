@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 
-from retrain.local.launcher import free_port, running_server
+from retrain.local.launcher import running_server
+from retrain.local.processes import free_port, wait_until
 from retrain.registry import ModelRegistry
-from tests.serving.load import wait_until
 from tests.serving.scrape import scrape, value
 from tests.serving.world import (
     API_KEY,

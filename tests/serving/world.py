@@ -23,7 +23,7 @@ import yaml
 from retrain import features, train
 from retrain.feature_snapshot import FeatureSnapshot, read_snapshot
 from retrain.layout import DatasetLayout
-from retrain.local.launcher import ServerProcess, start_process
+from retrain.local.launcher import ServerProcess, start_server
 from retrain.local.stack import mlflow_server_command
 from retrain.registry import ModelRegistry
 from retrain.settings import REPO_ROOT, Settings
@@ -168,7 +168,7 @@ def start_tracking_server(store: Settings, port: int, log_path: Path) -> ServerP
     """
     command = mlflow_server_command(store, port)
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    server = start_process(command, env, port, log_path)
+    server = start_server(command, env, port, log_path)
     try:
         server.wait_until("/health", timeout=120)
     except BaseException:

@@ -6,12 +6,9 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -25,6 +22,7 @@ import yaml
 from websockets.sync.client import ClientConnection, connect
 
 from retrain.layout import DatasetLayout
+from retrain.local.processes import free_port, start_process, stop_process, wait_until
 from retrain.settings import REPO_ROOT, Settings
 from retrain.spec import DatasetSpec, load_spec
 from tests.utils.sim import sim_config
@@ -38,14 +36,6 @@ class History:
     spec: DatasetSpec
     layout: DatasetLayout
     first_day: date  # the first day without curated data: the first pipeline run
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def small_spec(target: Path, num_boost_round: int) -> Path:
@@ -79,7 +69,7 @@ def prepare_history(
     write_simulation(layout, spec, config)
     for offset in range(history_days):
         day = start + timedelta(days=offset)
-        ingest.stage_batch(settings, spec, day)
+        ingest.run(settings, spec, day)
         ingest.publish_batch(settings, spec, day)
     return History(settings, spec, layout, start + timedelta(days=history_days))
 
@@ -156,14 +146,19 @@ class CdpPage:
 
     def wait_for_text(self, *needles: str, timeout: float = 45.0) -> str:
         """Poll the rendered text until it contains every needle; return it (raise with it otherwise)."""
-        deadline = time.monotonic() + timeout
-        text = ""
-        while time.monotonic() < deadline:
-            text = self.text()
-            if all(n in text for n in needles):
-                return text
-            time.sleep(0.5)
-        raise AssertionError(f"page never showed {needles}; it shows:\n{text[:2000]}")
+        shown = [""]
+
+        def showing() -> str | None:
+            shown[0] = self.text()
+            return shown[0] if all(n in shown[0] for n in needles) else None
+
+        return wait_until(
+            showing,
+            timeout,
+            f"the page to show {needles}",
+            interval=0.5,
+            detail=lambda: f"it shows:\n{shown[0][:2000]}",
+        )
 
     def screenshot(self, path: Path) -> Path:
         """Save a PNG of the viewport."""
@@ -177,40 +172,33 @@ def chromium_page(profile: Path, width: int = 1400, height: int = 900) -> Iterat
     binary = shutil.which("chromium")
     assert binary, "chromium is not installed: run scripts/system-deps.sh"
     port = free_port()
-    browser = subprocess.Popen(
-        [
-            binary,
-            "--headless",
-            "--no-sandbox",  # tests run as root in a container
-            "--disable-gpu",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            f"--remote-debugging-port={port}",
-            f"--window-size={width},{height}",
-            "about:blank",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    command = [
+        binary,
+        "--headless",
+        "--no-sandbox",  # tests run as root in a container
+        "--disable-gpu",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        f"--remote-debugging-port={port}",
+        f"--window-size={width},{height}",
+        "about:blank",
+    ]
+    browser = start_process(command, None, profile / "chromium.log")
     try:
         socket_url = _page_socket(port, browser)
         with connect(socket_url, max_size=64 * 2**20) as socket:
             yield CdpPage(socket)
     finally:
-        with suppress(ProcessLookupError):
-            os.killpg(browser.pid, signal.SIGKILL)
-        browser.wait(timeout=30)
+        stop_process(browser, sig=signal.SIGKILL)
 
 
 def _page_socket(port: int, browser: subprocess.Popen[bytes], timeout: float = 30.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def page() -> str | None:
         assert browser.poll() is None, f"chromium exited with code {browser.returncode}"
-        with suppress(httpx.HTTPError, ValueError):
-            targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=2).json()
-            pages = [t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page"]
-            if pages:
-                return str(pages[0])
-        time.sleep(0.2)
-    raise AssertionError("chromium's DevTools endpoint never answered")
+        targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=2).json()
+        pages = [t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page"]
+        return str(pages[0]) if pages else None
+
+    return wait_until(
+        page, timeout, "chromium's DevTools endpoint", interval=0.2, ignore=(httpx.HTTPError, ValueError)
+    )

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+
+from retrain.local.processes import free_port, start_process, stop_process, wait_until
 
 PROMETHEUS = "prometheus"
 PUSHGATEWAY = "prometheus-pushgateway"
@@ -70,13 +70,6 @@ def run_tool(name: str, *args: str | Path, cwd: Path | None = None) -> subproces
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
 
 
-def free_port() -> int:
-    """A localhost TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def http_get(url: str, timeout: float = 5.0) -> bytes:
     """GET a URL and return the body (raises urllib errors)."""
     with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -93,25 +86,14 @@ def http_json(url: str, payload: Any = None, timeout: float = 5.0) -> Any:
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
-    """Call check until it returns something truthy (a non-empty query result counts); fail after timeout."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except (OSError, urllib.error.URLError, ValueError) as exc:
-            last_error, result = exc, None
-        if result:
-            return result
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_error})")
+    """`wait_until` for HTTP checks: a connection or decoding error counts as "not yet" (still starting)."""
+    return wait_until(check, timeout, what, interval=interval, ignore=(OSError, ValueError))
 
 
 def _start(name: str, argv: Sequence[str], port: int, workdir: Path, timeout: float) -> LocalServer:
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    process = start_process(argv, None, log_path, cwd=workdir)
     server = LocalServer(name, port, process, log_path)
 
     def ready() -> bool:
@@ -129,13 +111,7 @@ def _start(name: str, argv: Sequence[str], port: int, workdir: Path, timeout: fl
 
 def stop(server: LocalServer) -> None:
     """Terminate the server and wait; kill it if it does not exit within 10 s."""
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(timeout=10)
+    stop_process(server.process, timeout=10)
 
 
 @contextmanager

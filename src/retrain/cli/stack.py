@@ -21,7 +21,8 @@ import typer
 
 from retrain.cli.common import cli_context, console
 from retrain.local.orchestrate import airflow_environment
-from retrain.local.stack import ADMIN_USER, LocalStack, StackState, read_state, state_file, stop_recorded
+from retrain.local.stack import ADMIN_USER, LocalStack
+from retrain.local.stack_state import StackState, read_state, state_file, stop_recorded
 from retrain.settings import Settings
 
 

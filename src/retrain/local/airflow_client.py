@@ -7,7 +7,6 @@ tests use it, nothing in the pipeline does.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 
 from retrain.errors import RetrainError
+from retrain.local.processes import wait_until
 
 TERMINAL_STATES = frozenset({"success", "failed"})
 
@@ -104,8 +104,8 @@ class AirflowClient:
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> dict[str, Any]:
         """Wait until the dag-processor has parsed the DAG; fail fast on an import error."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def parsed() -> dict[str, Any] | None:
             self._alive()
             response = self.request("GET", f"/api/v2/dags/{dag_id}")
             if response.is_success:
@@ -114,8 +114,9 @@ class AirflowClient:
             errors = self.import_errors()
             if errors:
                 raise RetrainError(f"DAG import errors: {[e.get('stack_trace', e) for e in errors]}")
-            time.sleep(1)
-        raise RetrainError(f"DAG {dag_id} not parsed after {timeout:.0f} s")
+            return None
+
+        return wait_until(parsed, timeout, f"DAG {dag_id} to be parsed", interval=1)
 
     def set_paused(self, dag_id: str, paused: bool) -> None:
         """Pause or unpause a DAG (runs of a paused DAG stay queued)."""
@@ -183,17 +184,20 @@ class AirflowClient:
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0) -> RunResult:
         """Poll a run until it succeeds or fails; raise if it is still going after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while True:
+        seen: list[RunResult] = []  # the last state, for the timeout message
+
+        def finished() -> RunResult | None:
             self._alive()
-            result = self.run_state(dag_id, run_id)
-            if result.state in TERMINAL_STATES:
-                return result
-            if time.monotonic() > deadline:
-                raise RetrainError(
-                    f"run {run_id} still {result.state} after {timeout:.0f} s: {result.task_states}"
-                )
-            time.sleep(2)
+            seen[:] = [self.run_state(dag_id, run_id)]
+            return seen[-1] if seen[-1].state in TERMINAL_STATES else None
+
+        return wait_until(
+            finished,
+            timeout,
+            f"run {run_id} to finish",
+            interval=2,
+            detail=lambda: f"still {seen[-1].state}: {seen[-1].task_states}" if seen else "",
+        )
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         """A task's XCom value (task results are small JSON dicts)."""

@@ -12,10 +12,8 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,15 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from retrain.errors import RetrainError
+from retrain.local.processes import free_port, start_process, stop_process, wait_until
 from retrain.settings import Settings
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def uvicorn_command(port: int, workers: int = 1, app: str = "serving.main:app") -> list[str]:
@@ -66,27 +57,22 @@ class ServerProcess:
 
     def wait_until(self, path: str = "/health", timeout: float = 60.0, status: int = 200) -> None:
         """Poll `path` until it answers `status`; RetrainError if the process dies or time runs out."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             if self.process.poll() is not None:
                 raise RetrainError(f"server exited with {self.process.returncode}:\n{self.output()[-3000:]}")
-            if http_status(self.base_url + path) == status:
-                return
-            time.sleep(0.1)
-        raise RetrainError(
-            f"{self.base_url}{path} did not answer {status} in {timeout:.0f} s:\n{self.output()[-3000:]}"
+            return http_status(self.base_url + path) == status
+
+        wait_until(
+            answers,
+            timeout,
+            f"{self.base_url}{path} to answer {status}",
+            detail=lambda: f"server output:\n{self.output()[-3000:]}",
         )
 
     def stop(self, timeout: float = 30.0) -> int:
         """Graceful stop (SIGINT: uvicorn drains requests and runs the shutdown); kill after `timeout`."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout)
-        return int(self.process.returncode)
+        return stop_process(self.process, timeout, sig=signal.SIGINT)
 
     def post_json(self, path: str, body: object, timeout: float = 30.0) -> tuple[int, dict[str, Any]]:
         """POST a JSON body; (status, decoded JSON answer), 4xx/5xx included."""
@@ -104,9 +90,7 @@ class ServerProcess:
 
     def kill(self) -> None:
         """Stop at once (SIGKILL to the whole process group)."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(30)
+        stop_process(self.process, sig=signal.SIGKILL)
 
 
 def _exchange(request: urllib.request.Request, timeout: float) -> tuple[int, dict[str, Any]]:
@@ -129,20 +113,11 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
         return None
 
 
-def start_process(
+def start_server(
     command: Sequence[str], env: Mapping[str, str], port: int, log_path: Path, cwd: Path | None = None
 ) -> ServerProcess:
-    """Start `command` (listening on `port`) in its own process group, output to `log_path`."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as sink:
-        process = subprocess.Popen(
-            list(command),
-            env=dict(env),
-            cwd=cwd,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    """Start a server `command` listening on `port` (own process group, output to `log_path`)."""
+    process = start_process(command, env, log_path, cwd=cwd)
     return ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
 
 
@@ -158,7 +133,7 @@ def running_server(
 ) -> Iterator[ServerProcess]:
     """`uvicorn serving.main:app` with `env` (the full environment), stopped gracefully on exit."""
     port = port or free_port()
-    server = start_process(uvicorn_command(port, workers), env, port, log_path)
+    server = start_server(uvicorn_command(port, workers), env, port, log_path)
     try:
         server.wait_until(ready_path, timeout)
         yield server

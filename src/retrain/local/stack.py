@@ -1,8 +1,9 @@
 """The real Airflow stack without Docker: api-server, scheduler, dag-processor, triggerer and an MLflow server.
 
 Each component is a subprocess in its own session (process group) with its log under
-AIRFLOW_HOME/logs/stack/. A state file (AIRFLOW_HOME/stack.json) records ports and process ids so another
-shell can ask for the status or stop the stack. The REST side lives in retrain.local.airflow_client.
+AIRFLOW_HOME/logs/stack/. A state file (AIRFLOW_HOME/stack.json, see retrain.local.stack_state) records
+ports and process ids so another shell can ask for the status or stop the stack. The REST side lives in
+retrain.local.airflow_client.
 """
 
 from __future__ import annotations
@@ -10,18 +11,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import psutil
@@ -29,6 +27,15 @@ import psutil
 from retrain.errors import RetrainError
 from retrain.local.airflow_client import AirflowClient
 from retrain.local.orchestrate import airflow_environment, airflow_home, migrate_metadata_db
+from retrain.local.processes import port_is_free, start_process, wait_until
+from retrain.local.stack_state import (
+    ProcessRecord,
+    StackState,
+    read_state,
+    state_file,
+    stop_in_order,
+    write_state,
+)
 from retrain.settings import Settings
 
 ADMIN_USER = "admin"
@@ -36,85 +43,10 @@ HEALTH_KEYS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
 _BIN = Path(sys.executable).parent
 
 
-@dataclass(frozen=True)
-class ProcessRecord:
-    """One running component: pid plus start time, so a recycled pid is never signalled."""
-
-    name: str
-    pid: int
-    create_time: float
-
-
-@dataclass(frozen=True)
-class StackState:
-    """What `retrain stack up` recorded in AIRFLOW_HOME/stack.json."""
-
-    api_url: str
-    mlflow_url: str | None
-    home: str
-    log_dir: str
-    password_file: str
-    started_at: str
-    processes: list[ProcessRecord] = field(default_factory=list)
-
-    def alive(self) -> dict[str, bool]:
-        """Component name → whether its recorded process still runs."""
-        return {p.name: _process(p) is not None for p in self.processes}
-
-
 @dataclass
 class _Component:
     name: str
     process: subprocess.Popen[bytes]
-    log: IO[bytes]
-
-
-def state_file(settings: Settings) -> Path:
-    """Where a running stack records itself for `retrain stack status|down`."""
-    return airflow_home(settings) / "stack.json"
-
-
-def read_state(settings: Settings) -> StackState | None:
-    """The recorded stack of this home, or None when none was started (or the file is unreadable)."""
-    path = state_file(settings)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        processes = [ProcessRecord(**p) for p in data.pop("processes")]
-        return StackState(**data, processes=processes)
-    except (OSError, ValueError, TypeError, KeyError):
-        return None
-
-
-def stop_recorded(settings: Settings, timeout: float = 30.0) -> list[str]:
-    """Stop the stack recorded for this home (from any shell); return the components that were running."""
-    state = read_state(settings)
-    if state is None:
-        return []
-    # Removing the file first tells a foreground `retrain stack up` that the stop was asked for.
-    state_file(settings).unlink(missing_ok=True)
-    running = {r.name: p for r in state.processes if (p := _process(r)) is not None}
-    _stop_in_order(running, timeout)
-    return list(running)
-
-
-def _stop_in_order(running: Mapping[str, psutil.Process], timeout: float) -> None:
-    """The scheduler (with its workers and task processes) first, while the api-server still runs:
-    a task process reports its end to the execution API and retries for minutes when that is gone.
-    Then everything else at once."""
-    first = [p for name, p in running.items() if name == "scheduler"]
-    _terminate_trees(first, timeout)
-    _terminate_trees([p for name, p in running.items() if name != "scheduler"], timeout)
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """True when nothing listens on host:port."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 class LocalStack:
@@ -245,22 +177,24 @@ class LocalStack:
 
     def wait_healthy(self, timeout: float = 180.0) -> dict[str, Any]:
         """Wait until every Airflow component reports healthy (and MLflow answers)."""
-        health: dict[str, Any] = {}
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        last: dict[str, Any] = {}
+
+        def healthy() -> dict[str, Any] | None:
             self.check_alive()
-            try:
-                health = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
-                mlflow_ok = (
-                    not self.mlflow_url or httpx.get(f"{self.mlflow_url}/health", timeout=5).is_success
-                )
-            except (httpx.HTTPError, ValueError):
-                health, mlflow_ok = {}, False
-            if mlflow_ok and all((health.get(k) or {}).get("status") == "healthy" for k in HEALTH_KEYS):
-                return health
-            time.sleep(1)
-        raise RetrainError(
-            f"Airflow stack not healthy after {timeout:.0f} s: {health}; logs in {self.log_dir}"
+            health = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
+            last.update(health)
+            if self.mlflow_url and not httpx.get(f"{self.mlflow_url}/health", timeout=5).is_success:
+                return None
+            ok = all((health.get(k) or {}).get("status") == "healthy" for k in HEALTH_KEYS)
+            return health if ok else None
+
+        return wait_until(
+            healthy,
+            timeout,
+            "the Airflow stack to be healthy",
+            interval=1,
+            ignore=(httpx.HTTPError, ValueError),
+            detail=lambda: f"health: {last}; logs in {self.log_dir}",
         )
 
     def check_alive(self) -> None:
@@ -280,10 +214,9 @@ class LocalStack:
         for component in self._components:
             with suppress(psutil.NoSuchProcess):
                 running[component.name] = psutil.Process(component.process.pid)
-        _stop_in_order(running, timeout)
+        stop_in_order(running, timeout)
         for component in self._components:
             component.process.wait(timeout=timeout)
-            component.log.close()
         self._components.clear()
 
     def __enter__(self) -> LocalStack:
@@ -296,19 +229,11 @@ class LocalStack:
         self.stop()
 
     def _spawn(self, name: str, command: list[str], env: Mapping[str, str]) -> None:
-        log = (self.log_dir / f"{name}.log").open("ab")
-        # Own session: the whole tree can be signalled at once and Ctrl-C in a terminal reaches only us.
-        process = subprocess.Popen(
-            command, env=dict(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self._components.append(_Component(name, process, log))
+        process = start_process(command, env, self.log_dir / f"{name}.log", append=True)
+        self._components.append(_Component(name, process))
 
     def _write_state(self) -> None:
         self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
-        records = [
-            ProcessRecord(c.name, c.process.pid, psutil.Process(c.process.pid).create_time())
-            for c in self._components
-        ]
         state = StackState(
             api_url=self.url,
             mlflow_url=self.mlflow_url,
@@ -316,10 +241,9 @@ class LocalStack:
             log_dir=str(self.log_dir),
             password_file=str(self.password_file),
             started_at=self._started_at,
-            processes=records,
+            processes=[ProcessRecord.of(c.name, c.process.pid) for c in self._components],
         )
-        path = state_file(self.settings)
-        path.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
+        write_state(self.settings, state)
 
 
 def mlflow_server_command(settings: Settings, port: int) -> list[str]:
@@ -338,40 +262,6 @@ def mlflow_server_command(settings: Settings, port: int) -> list[str]:
         "--workers",
         "1",
     ]
-
-
-def _process(record: ProcessRecord) -> psutil.Process | None:
-    """The recorded process if it still runs (same pid and start time)."""
-    try:
-        process = psutil.Process(record.pid)
-        if abs(process.create_time() - record.create_time) < 0.01 and process.is_running():
-            return process
-    except psutil.NoSuchProcess:
-        pass
-    return None
-
-
-def _terminate_trees(roots: list[psutil.Process], timeout: float) -> None:
-    """SIGTERM each root's process group and every descendant (task processes start their own groups),
-    all at once so shutdowns overlap, then SIGKILL whatever is left after `timeout` seconds."""
-    tree: list[psutil.Process] = []
-    for root in roots:
-        with suppress(psutil.NoSuchProcess):
-            tree += [root, *root.children(recursive=True)]
-    for root in roots:
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(root.pid, signal.SIGTERM)
-    for member in tree:
-        with suppress(psutil.NoSuchProcess):
-            member.terminate()
-    _, alive = psutil.wait_procs(tree, timeout=timeout)
-    for leftover in alive:
-        with suppress(psutil.NoSuchProcess):
-            leftover.kill()
-    for root in roots:
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(root.pid, signal.SIGKILL)
-    psutil.wait_procs(alive, timeout=5)
 
 
 def _tail(path: Path, lines: int = 20) -> str:
