@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
@@ -32,10 +30,13 @@ from mlflow.exceptions import MlflowException
 from sqlalchemy.exc import SQLAlchemyError
 
 from retrain.errors import NoProductionModelError, RetrainError
+from retrain.registry_records import PromotionRecord, RegistryStatus, VersionInfo
 from retrain.settings import Settings
 from retrain.tracking import SMOKE_MARKER, configure_mlflow
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["ModelRegistry", "PromotionRecord", "RegistryStatus", "VersionInfo"]
 
 PRODUCTION = "production"
 CANDIDATE = "candidate"
@@ -49,75 +50,6 @@ SMOKE_TIMEOUT_S = 180.0
 _NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
 _ALREADY_EXISTS = {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"}
 _SMOKE_ENTRY = "import sys; from retrain.tracking import smoke_main; sys.exit(smoke_main(sys.argv[1:]))"
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """One registered model version, with its aliases, tags, training interval and run metrics."""
-
-    name: str
-    version: int
-    run_id: str | None
-    model_uri: str
-    aliases: tuple[str, ...]
-    tags: Mapping[str, str]
-    data_start: date | None
-    data_end: date | None
-    metrics: Mapping[str, float]
-    gate_decision: str | None
-    created_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data (dates as ISO strings, non-finite metrics as null)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "run_id": self.run_id,
-            "model_uri": self.model_uri,
-            "aliases": list(self.aliases),
-            "tags": dict(self.tags),
-            "data_start": self.data_start.isoformat() if self.data_start else None,
-            "data_end": self.data_end.isoformat() if self.data_end else None,
-            "metrics": {k: (v if math.isfinite(v) else None) for k, v in self.metrics.items()},
-            "gate_decision": self.gate_decision,
-            "created_at": self.created_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True)
-class PromotionRecord:
-    """What a promote or rollback did: the new production version, the one it replaced, who and why."""
-
-    model_name: str
-    action: Literal["promote", "rollback"]
-    version: int
-    replaced: int | None
-    previous: int | None
-    actor: str
-    reason: str
-    at: datetime
-    changed: bool = True
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data."""
-        return {**self.__dict__, "at": self.at.isoformat()}
-
-
-@dataclass(frozen=True)
-class RegistryStatus:
-    """Which version each alias points at, and every version (newest first)."""
-
-    model_name: str
-    aliases: dict[str, VersionInfo] = field(default_factory=dict)
-    versions: list[VersionInfo] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready data with a top-level ``aliases`` object (for ``retrain status --json``)."""
-        return {
-            "model_name": self.model_name,
-            "aliases": {alias: info.to_dict() for alias, info in self.aliases.items()},
-            "versions": [info.to_dict() for info in self.versions],
-        }
 
 
 class ModelRegistry:

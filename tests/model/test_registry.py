@@ -31,15 +31,9 @@ def _register(registry: ModelRegistry, log_booster_run: LogBooster, seed: int, d
     return registry.register(logged.model_uri, logged.run_id, {**TAGS, "data_end": data_end})
 
 
-def test_log_booster_pins_requirements_and_is_fast(
-    settings: Settings, log_booster_run: LogBooster, capsys: pytest.CaptureFixture[str]
-) -> None:
-    log_booster_run(seed=0)  # the first log in a process pays for imports
+def test_log_booster_pins_requirements(settings: Settings, log_booster_run: LogBooster) -> None:
+    # Pinned, not inferred: inference loads the model in a subprocess (bench/bench_model_logging.py).
     logged = log_booster_run(seed=1)
-    with capsys.disabled():
-        print(f"\nlog_booster: {logged.log_seconds:.3f} s per model (explicit pip requirements)")
-    # Requirement inference alone costs ~3 s per log (BASELINES.md); explicit pins keep it well under.
-    assert logged.log_seconds < 2.0
     local = Path(mlflow.artifacts.download_artifacts(logged.model_uri, dst_path=str(settings.home / "dl")))
     requirements = (local / "requirements.txt").read_text().split()
     assert requirements == [
