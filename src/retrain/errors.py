@@ -1,4 +1,8 @@
-"""Exception types shared by every stage; messages say what happened and what to do."""
+"""Exception types shared by every stage; messages say what happened and what to do.
+
+A candidate failing its gates is not among them: rejection is a recorded outcome of a successful run
+(`promote.RegisterResult.outcome == "rejected"`, `failed_gates`, the version's gate tags), not an error.
+"""
 
 from __future__ import annotations
 
@@ -25,10 +29,6 @@ class DataInvalidError(RetrainError):
 
 class NoProductionModelError(RetrainError):
     """No model version holds the production alias."""
-
-
-class GateFailedError(RetrainError):
-    """A candidate did not pass the promotion gates."""
 
 
 class CadenceError(RetrainError):
