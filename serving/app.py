@@ -5,28 +5,24 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi import FastAPI
 
 from retrain import __version__
 from retrain.layout import DatasetLayout
 from retrain.spec import DatasetSpec, load_spec
 from serving import messages
-from serving.errors import FieldProblem, ServingError
-from serving.metrics import NO_VERSION, ServingMetrics
+from serving.deps import ServingState
+from serving.errors import ServingError
+from serving.http_io import install_error_handlers
+from serving.metrics import ServingMetrics
 from serving.model_store import ModelStore
 from serving.openapi import install_openapi
 from serving.prediction_log import PredictionLog
-from serving.routes import error_response, request_id_of, router
-from serving.schemas import build_request_schema, example_row, field_path
+from serving.routes import router
+from serving.schemas import build_request_schema
 from serving.service import PredictionService
 from serving.settings import ServingSettings
 
@@ -47,44 +43,6 @@ with every curated day, whether or not a new version was promoted; see `snapshot
   a new version or a newer snapshot is loaded fully, then swapped in; requests in flight finish on the
   version and snapshot they started with.
 """
-
-
-@dataclass(eq=False)
-class ServingState:
-    """Everything the handlers share: settings, the model store, the service, metrics and the log."""
-
-    settings: ServingSettings
-    spec: DatasetSpec
-    metrics: ServingMetrics
-    store: ModelStore
-    service: PredictionService
-    prediction_log: PredictionLog
-    flush_event: asyncio.Event | None = field(default=None)
-
-    def record_failure(self, endpoint: str, status: int, started: float) -> None:
-        """Count a failed predict request under the version served at the time."""
-        current = self.store.current
-        label = current.label if current else NO_VERSION
-        self.metrics.record_request(label, endpoint, status, time.perf_counter() - started, None)
-
-    def wake_flusher(self) -> None:
-        """Ask the log flusher to write now (the buffer is over its size)."""
-        self.service.flush_wanted = False
-        if self.flush_event is not None:
-            self.flush_event.set()
-
-    def example_row(self) -> dict[str, Any]:
-        """A request row the current model serves (for the OpenAPI examples)."""
-        current = self.store.current
-        if current is None:
-            return example_row(self.spec, None, date.today() + timedelta(days=1))
-        features = current.features
-        return example_row(self.spec, features.example_keys(), features.first_date)
-
-    def served_dates(self) -> list[str] | None:
-        """The dates the current model answers for (ISO), None while no model is loaded."""
-        current = self.store.current
-        return None if current is None else [d.isoformat() for d in current.features.served_dates()]
 
 
 def build_state(settings: ServingSettings, spec: DatasetSpec) -> ServingState:
@@ -146,6 +104,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.collect()
     gc.freeze()
     state.flush_event = asyncio.Event()
+    state.service.on_log_full = state.flush_event.set  # predict runs on the event loop: set() is safe
     tasks = [
         asyncio.create_task(_poll_registry(state), name="registry-poll"),
         asyncio.create_task(_flush_log(state, state.flush_event), name="log-flush"),
@@ -165,29 +124,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
 
 
-def _install_error_handlers(app: FastAPI) -> None:
-    async def invalid_parameters(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        problems = []
-        for error in exc.errors():
-            loc = list(error.get("loc", ()))
-            if loc and loc[0] in ("query", "header", "path", "body", "cookie"):
-                loc = loc[1:]
-            problems.append(
-                FieldProblem(field_path(loc), str(error.get("msg", "invalid")), str(error.get("type")))
-            )
-        detail = problems[0].text() if problems else "invalid request"
-        return error_response(422, detail, problems, request_id_of(request))
-
-    async def internal_error(request: Request, exc: Exception) -> Response:
-        request_id = request_id_of(request)
-        log.error("internal error request_id=%s: %r", request_id, exc, exc_info=exc)
-        return error_response(500, messages.INTERNAL_ERROR, [], request_id)
-
-    app.add_exception_handler(RequestValidationError, invalid_parameters)
-    app.add_exception_handler(Exception, internal_error)
-
-
 def create_app(settings: ServingSettings | None = None, *, spec: DatasetSpec | None = None) -> FastAPI:
     """The prediction service for `settings` (default: from the environment) and its dataset spec."""
     settings = settings or ServingSettings()
@@ -201,6 +137,6 @@ def create_app(settings: ServingSettings | None = None, *, spec: DatasetSpec | N
     )
     app.state.serving = state
     app.include_router(router)
-    _install_error_handlers(app)
+    install_error_handlers(app)
     install_openapi(app, state.service.schema, state.example_row, state.served_dates)
     return app

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from serving.routes import JSON
+from serving.http_io import JSON
 from serving.schemas import BATCH_FIELD, ROW_SCHEMA, RequestSchema
 
 # A function returning one example row (keys of a known entity, a served date), None if unknown.

@@ -1,27 +1,30 @@
-"""HTTP endpoints: thin handlers that map service results and errors to responses and metrics."""
+"""HTTP endpoints: thin handlers that take their collaborators as dependencies and map results to responses."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
 import time
-import uuid
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Query, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 
 from serving import messages
-from serving.errors import (
-    FieldProblem,
-    InvalidRequestError,
-    ModelLoadError,
-    ModelUnavailableError,
-    RegistryUnavailableError,
-    ServingError,
+from serving.deps import MetricsDep, ServiceDep, SettingsDep, StoreDep
+from serving.errors import ModelUnavailableError, ServingError
+from serving.http_io import (
+    JSON,
+    REQUEST_ID_HEADER,
+    error_response,
+    read_body,
+    request_body,
+    request_id_of,
+    serving_error_response,
+    status_of,
 )
+from serving.metrics import ServingMetrics
 from serving.responses import (
     ERROR_RESPONSES,
     BatchPredictResponse,
@@ -33,13 +36,8 @@ from serving.responses import (
     ReloadResponse,
 )
 from serving.schemas import BATCH_SCHEMA, ROW_SCHEMA
-
-if TYPE_CHECKING:
-    from serving.app import ServingState
-
-REQUEST_ID_HEADER = "X-Request-ID"
-JSON = "application/json"
-_KIND_STATUS = {"malformed": 400, "too_large": 413, "invalid": 422}
+from serving.service import PredictionService
+from serving.settings import ServingSettings
 
 router = APIRouter()
 api_key_header = APIKeyHeader(
@@ -47,95 +45,31 @@ api_key_header = APIKeyHeader(
 )
 
 
-def request_body(schema_name: str) -> dict[str, Any]:
-    """OpenAPI requestBody for a body the handler parses itself (the schema is generated from the spec)."""
-    schema = {"$ref": f"#/components/schemas/{schema_name}"}
-    return {"requestBody": {"required": True, "content": {JSON: {"schema": schema}}}}
-
-
-def status_of(exc: ServingError) -> int:
-    """The HTTP status of a serving error."""
-    if isinstance(exc, InvalidRequestError):
-        return _KIND_STATUS.get(exc.kind, 422)
-    if isinstance(exc, ModelUnavailableError | RegistryUnavailableError | ModelLoadError):
-        return 503
-    return 500
-
-
-def error_response(
-    status: int, detail: str, problems: list[FieldProblem], request_id: str | None
+async def _predict(
+    request: Request,
+    endpoint: str,
+    service: PredictionService,
+    settings: ServingSettings,
+    metrics: ServingMetrics,
 ) -> Response:
-    """An ErrorResponse body with the request id header."""
-    body = {
-        "detail": detail,
-        "errors": [{"field": p.field, "message": p.message, "type": p.type} for p in problems],
-        "request_id": request_id,
-    }
-    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
-
-
-def serving_error_response(exc: ServingError, request_id: str | None) -> Response:
-    """The response for a ServingError: field errors listed, the first one as the detail."""
-    problems = exc.problems if isinstance(exc, InvalidRequestError) else []
-    detail = messages.request_failed(0, problems[0].text(), len(problems)) if problems else str(exc)
-    return error_response(status_of(exc), detail, problems, request_id)
-
-
-def request_id_of(request: Request) -> str:
-    """The caller's X-Request-ID when it is sane, else a fresh one."""
-    given = request.headers.get(REQUEST_ID_HEADER)
-    if given and len(given) <= 128 and given.isascii() and given.isprintable():
-        return given
-    return uuid.uuid4().hex
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused (413) above `limit` bytes without reading more than that."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit():
-        if int(declared) > limit:
-            raise _too_large(int(declared), limit)
-        return await request.body()  # HTTP framing bounds a body to its declared length
-    received = bytearray()
-    async for chunk in request.stream():
-        received += chunk
-        if len(received) > limit:
-            raise _too_large(None, limit)
-    return bytes(received)
-
-
-def _too_large(size: int | None, limit: int) -> InvalidRequestError:
-    problem = FieldProblem("body", messages.body_too_large(size, limit), "body_too_large")
-    return InvalidRequestError([problem], kind="too_large")
-
-
-def _state(request: Request) -> ServingState:
-    state: ServingState = request.app.state.serving
-    return state
-
-
-async def _predict(request: Request, endpoint: str) -> Response:
     started = time.perf_counter()
-    state = _state(request)
     request_id = request_id_of(request)
     try:
-        body = await read_body(request, state.settings.serving_max_body_bytes)
+        body = await read_body(request, settings.serving_max_body_bytes)
         if endpoint == "predict":
-            result = state.service.predict_row(body, request_id)
+            result = service.predict_row(body, request_id)
         else:
-            result = state.service.predict_batch(body, request_id)
+            result = service.predict_batch(body, request_id)
     except ServingError as exc:
-        state.record_failure(endpoint, status_of(exc), started)
+        status = status_of(exc)
+        metrics.record_request(service.served_label(), endpoint, status, time.perf_counter() - started, None)
         return serving_error_response(exc, request_id)
     except Exception:
-        state.record_failure(endpoint, 500, started)
+        metrics.record_request(service.served_label(), endpoint, 500, time.perf_counter() - started, None)
         raise
-    state.metrics.record_request(
+    metrics.record_request(
         result.version_label, endpoint, 200, time.perf_counter() - started, result.predictions
     )
-    if state.service.flush_wanted:
-        state.wake_flusher()
     return Response(result.body, media_type=JSON, headers={REQUEST_ID_HEADER: request_id})
 
 
@@ -147,9 +81,11 @@ async def _predict(request: Request, endpoint: str) -> Response:
     responses={200: {"model": PredictResponse}, **ERROR_RESPONSES},
     openapi_extra=request_body(ROW_SCHEMA),
 )
-async def predict(request: Request) -> Response:
+async def predict(
+    request: Request, service: ServiceDep, settings: SettingsDep, metrics: MetricsDep
+) -> Response:
     """Prediction for one row (entity keys, date, request-time features)."""
-    return await _predict(request, "predict")
+    return await _predict(request, "predict", service, settings, metrics)
 
 
 @router.post(
@@ -160,9 +96,11 @@ async def predict(request: Request) -> Response:
     responses={200: {"model": BatchPredictResponse}, **ERROR_RESPONSES},
     openapi_extra=request_body(BATCH_SCHEMA),
 )
-async def predict_batch(request: Request) -> Response:
+async def predict_batch(
+    request: Request, service: ServiceDep, settings: SettingsDep, metrics: MetricsDep
+) -> Response:
     """Predictions for a batch of rows, in row order."""
-    return await _predict(request, "predict_batch")
+    return await _predict(request, "predict_batch", service, settings, metrics)
 
 
 @router.get("/health", response_model=HealthResponse, summary="Liveness")
@@ -177,10 +115,8 @@ async def health() -> HealthResponse:
     responses={503: {"model": ReadyResponse, "description": "No model is loaded."}},
     summary="Readiness",
 )
-async def ready(request: Request) -> Response:
+async def ready(store: StoreDep) -> Response:
     """Ready when a model is loaded; warnings name what is degraded (registry down, cached model)."""
-    state = _state(request)
-    store = state.store
     current = store.current
     body = ReadyResponse(
         ready=current is not None,
@@ -200,11 +136,10 @@ async def ready(request: Request) -> Response:
     responses={503: ERROR_RESPONSES[503]},
     summary="The served model version",
 )
-async def model(request: Request) -> Response:
+async def model(store: StoreDep) -> Response:
     """Name, version, run, training interval, metrics and served date window of the current model."""
-    state = _state(request)
     try:
-        current = state.store.require_current()
+        current = store.require_current()
     except ModelUnavailableError as exc:
         return serving_error_response(exc, None)
     info, features = current.info, current.features
@@ -213,21 +148,21 @@ async def model(request: Request) -> Response:
         model_version=current.version,
         run_id=info.get("run_id"),
         model_uri=str(info.get("model_uri", "")),
-        alias=state.store.alias,
+        alias=store.alias,
         source=current.source,
         data_start=info.get("data_start"),
         data_end=info.get("data_end"),
         snapshot_date=features.snapshot_date.isoformat(),
         snapshot_source=current.snapshot_source,
         model_snapshot_date=current.trained.snapshot_date.isoformat(),
-        online_snapshot=state.store.snapshots.detail,
+        online_snapshot=store.snapshots.detail,
         first_date=features.first_date.isoformat(),
         last_date=features.last_date.isoformat(),
         entities=features.entity_count,
         feature_names=list(features.feature_names),
         metrics=dict(info.get("metrics") or {}),
         loaded_at=current.loaded_at.isoformat(),
-        registry_up=state.store.registry_up,
+        registry_up=store.registry_up,
         fast_predict=current.predictor.native,
     )
     return Response(body.model_dump_json(), media_type=JSON)
@@ -239,9 +174,9 @@ async def model(request: Request) -> Response:
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-async def metrics(request: Request) -> Response:
+async def metrics(serving_metrics: MetricsDep) -> Response:
     """Prometheus text exposition (aggregated over workers in multiprocess mode)."""
-    body, content_type = _state(request).metrics.render()
+    body, content_type = serving_metrics.render()
     return Response(body, media_type=content_type)
 
 
@@ -257,13 +192,13 @@ async def metrics(request: Request) -> Response:
     summary="Reload the model now",
 )
 async def reload(
-    request: Request,
+    settings: SettingsDep,
+    store: StoreDep,
     api_key: Annotated[str | None, Security(api_key_header)] = None,
     force: Annotated[bool, Query(description="Reload even if the served version holds the alias.")] = False,
 ) -> Response:
     """Ask the registry for the alias now (instead of at the next poll) and load the version if it moved."""
-    state = _state(request)
-    expected = state.settings.api_key()
+    expected = settings.api_key()
     if expected is None:
         return error_response(403, messages.ADMIN_DISABLED, [], None)
     if not api_key:
@@ -271,11 +206,11 @@ async def reload(
     if not hmac.compare_digest(api_key.encode(), expected.encode()):
         return error_response(403, messages.API_KEY_WRONG, [], None)
     try:
-        outcome = await asyncio.to_thread(state.store.refresh, force)
+        outcome = await asyncio.to_thread(store.refresh, force)
     except ServingError as exc:
         return serving_error_response(exc, None)
     finally:
-        await asyncio.to_thread(state.store.refresh_snapshot)
+        await asyncio.to_thread(store.refresh_snapshot)
     body = ReloadResponse(
         changed=outcome.changed,
         model_version=outcome.version,

@@ -8,6 +8,7 @@ MLflow, no I/O (the log is appended in memory).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -17,6 +18,7 @@ import orjson
 
 from serving import messages
 from serving.errors import FieldProblem, InvalidRequestError
+from serving.metrics import NO_VERSION
 from serving.model_store import LoadedModel, ModelStore
 from serving.prediction_log import LogChunk, PredictionLog
 from serving.schemas import BATCH_FIELD, RequestSchema
@@ -42,7 +44,13 @@ class PredictionService:
         self.prediction_log = prediction_log
         self._date = schema.timestamp_field
         self._fields = schema.fields
-        self.flush_wanted = False
+        # Called when the log buffer is over its size; the app points it at its flusher's wake-up event.
+        self.on_log_full: Callable[[], None] = _nothing
+
+    def served_label(self) -> str:
+        """The served version as a metric label ("none" while no model is loaded)."""
+        current = self.store.current
+        return current.label if current else NO_VERSION
 
     def predict_row(self, body: bytes, request_id: str) -> Prediction:
         """One row: {"store_id": ..., "date": ..., ...}."""
@@ -104,10 +112,14 @@ class PredictionService:
     ) -> None:
         chunk = LogChunk(request_id, time.time(), loaded.version, endpoint, columns, predictions, known)
         if self.prediction_log.append(chunk):
-            self.flush_wanted = True
+            self.on_log_full()
 
     @staticmethod
     def _outside(field: str, value: date, loaded: LoadedModel) -> FieldProblem:
         features = loaded.features
         text = messages.date_outside_horizon(value, features.first_date, features.last_date, loaded.version)
         return FieldProblem(field, text, "date_out_of_window")
+
+
+def _nothing() -> None:
+    pass
