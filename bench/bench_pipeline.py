@@ -51,9 +51,9 @@ from _common import (
     write_section,
 )
 
+from retrain.coerce import normalise_frame
 from retrain.feature_maths import build_features, fit_vocabulary, lookback_days
 from retrain.features import LOOKBACK_MARGIN_DAYS
-from retrain.ingest import normalise_frame
 from retrain.layout import DatasetLayout
 from retrain.settings import REPO_ROOT, Settings
 from retrain.sim.demand import SimulationConfig, iter_days

@@ -11,7 +11,7 @@ Part 1, the pipeline. Each dataset's history goes straight into curated partitio
 (range ingest is measured elsewhere; this bench is about model quality). Then, for N consecutive run
 dates ending at the last day of data, the daily stages run exactly as the DAG chains them, with a real
 MLflow store in a temporary RETRAIN_HOME: `features.run`, `train.run`, `evaluate.run`,
-`promote.register_and_gate`. Per run date: the candidate's holdout RMSE, each baseline's, and the
+`promote.run`. Per run date: the candidate's holdout RMSE, each baseline's, and the
 served model's (the candidate when promoted, else production scored on the same holdout).
 
 Part 2, the offset choice (`training.offset`, see `retrain.model`). In memory: features built once per
@@ -41,9 +41,9 @@ import pandas as pd
 from _common import REPO_ROOT, RunContext, markdown_table, write_section
 
 from retrain.baselines import BASELINE_NAMES, all_baseline_predictions, baseline_metrics
+from retrain.coerce import normalise_frame
 from retrain.feature_maths import build_features, lookback_days
 from retrain.features import LOOKBACK_MARGIN_DAYS
-from retrain.ingest import normalise_frame
 from retrain.layout import DatasetLayout
 from retrain.metrics import regression_metrics
 from retrain.settings import Settings
@@ -137,8 +137,7 @@ def run_pipeline(
     spec: DatasetSpec, history: pd.DataFrame, run_dates: list[date], home: Path
 ) -> list[RunScore]:
     """The daily stages for each run date, as the DAG chains them, in a fresh home with a real MLflow store."""
-    from retrain import evaluate, features, train
-    from retrain.promote import register_and_gate
+    from retrain import evaluate, features, promote, train
 
     settings = Settings(home=home, spec=REPO_ROOT / "config" / f"{spec.name}.yaml", gx_root=home / "gx")
     first = run_dates[0] - timedelta(
@@ -149,8 +148,8 @@ def run_pipeline(
     for day in run_dates:
         features.run(settings, spec, day)
         trained = train.run(settings, spec, day)
-        evaluation = evaluate.run(settings, spec, trained)
-        decision = register_and_gate(settings, spec, evaluation)
+        evaluation = evaluate.run(settings, spec, day, trained=trained)
+        decision = promote.run(settings, spec, day, evaluation=evaluation)
         production = evaluation.production.overall.rmse if evaluation.production else None
         served = evaluation.candidate.overall.rmse if decision.outcome == "promoted" else production
         score = RunScore(
@@ -359,7 +358,7 @@ def main() -> None:
     lines += [
         f"- us_births states: {', '.join(states) if states else 'all 51'}; history written straight into "
         "curated partitions (validation bypassed on purpose), then `features.run` -> `train.run` -> "
-        "`evaluate.run` -> `promote.register_and_gate` per run date with a real MLflow store.",
+        "`evaluate.run` -> `promote.run` per run date with a real MLflow store.",
         "",
     ]
     for name, scores in pipeline.items():

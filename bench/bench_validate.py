@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 from _common import RunContext, grid_shape, markdown_table, median, parse_counts, seconds, write_section
 
+from retrain.coerce import normalise_frame
 from retrain.expectations import PARTITION_DATE, PARTITION_LAST, ROW_COUNT_MAX, ROW_COUNT_MIN
-from retrain.ingest import normalise_frame
 from retrain.settings import REPO_ROOT, Settings
 from retrain.sim.demand import SimulationConfig, generate_day
 from retrain.sim.faults import Injection, apply_frame_faults

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from retrain.baselines import all_baseline_predictions, best_baseline
 from retrain.feature_maths import feature_names
 from retrain.metrics import Metrics, SliceMetrics, flat_metrics, regression_metrics, slice_metrics
+from retrain.results import StageResult
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
 from retrain.train import TrainResult, load_training_table, predict, time_split
@@ -20,36 +20,14 @@ from retrain.train import TrainResult, load_training_table, predict, time_split
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ModelScores:
+class ModelScores(StageResult):
     """One model's metrics on the shared holdout."""
 
     overall: Metrics
     slices: SliceMetrics
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "overall": self.overall.model_dump(),
-            "slices": {
-                c: {v: m.model_dump() for v, m in values.items()} for c, values in self.slices.items()
-            },
-        }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelScores:
-        """Inverse of to_dict."""
-        return cls(
-            overall=Metrics.model_validate(data["overall"]),
-            slices={
-                c: {v: Metrics.model_validate(m) for v, m in values.items()}
-                for c, values in data["slices"].items()
-            },
-        )
-
-
-@dataclass(frozen=True)
-class EvaluationResult:
+class EvaluationResult(StageResult):
     """Scores of candidate, baselines and (if any) production, plus what the gates need to know about them.
 
     `baseline` is the best baseline (lowest holdout RMSE), `baselines` every one the spec lists.
@@ -62,8 +40,13 @@ class EvaluationResult:
     production_version: int | None
     production_data_end: date | None
     holdout_rows: int
-    baselines: dict[str, ModelScores] = field(default_factory=dict)
+    baselines: dict[str, ModelScores] = Field(default_factory=dict)
     best_baseline: str = "seasonal_naive"
+
+    @property
+    def day(self) -> date:
+        """The run date the candidate was trained for."""
+        return self.train.day
 
     def baseline_overall(self) -> dict[str, Metrics]:
         """Overall metrics of every baseline (just the best one for results written before there were several)."""
@@ -71,47 +54,21 @@ class EvaluationResult:
             return {self.best_baseline: self.baseline.overall}
         return {name: scores.overall for name, scores in self.baselines.items()}
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for XCom."""
-        return {
-            "train": self.train.to_dict(),
-            "candidate": self.candidate.to_dict(),
-            "baseline": self.baseline.to_dict(),
-            "production": self.production.to_dict() if self.production else None,
-            "production_version": self.production_version,
-            "production_data_end": self.production_data_end.isoformat() if self.production_data_end else None,
-            "holdout_rows": self.holdout_rows,
-            "baselines": {name: scores.to_dict() for name, scores in self.baselines.items()},
-            "best_baseline": self.best_baseline,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EvaluationResult:
-        """Inverse of to_dict."""
-        end = data.get("production_data_end")
-        return cls(
-            train=TrainResult.from_dict(data["train"]),
-            candidate=ModelScores.from_dict(data["candidate"]),
-            baseline=ModelScores.from_dict(data["baseline"]),
-            production=ModelScores.from_dict(data["production"]) if data.get("production") else None,
-            production_version=data.get("production_version"),
-            production_data_end=date.fromisoformat(end) if end else None,
-            holdout_rows=data["holdout_rows"],
-            baselines={n: ModelScores.from_dict(v) for n, v in (data.get("baselines") or {}).items()},
-            best_baseline=data.get("best_baseline", "seasonal_naive"),
-        )
-
 
 def score(frame: pd.DataFrame, predictions: np.ndarray, spec: DatasetSpec) -> ModelScores:
     """Overall and per-slice metrics of predictions against the frame's target."""
     scored = frame[[spec.target, *spec.slices]].copy()
     scored["__prediction"] = predictions
     overall = regression_metrics(scored[spec.target].to_numpy(dtype=np.float64), predictions)
-    return ModelScores(overall, slice_metrics(scored, spec.target, "__prediction", spec.slices))
+    return ModelScores(
+        overall=overall, slices=slice_metrics(scored, spec.target, "__prediction", spec.slices)
+    )
 
 
-def run(settings: Settings, spec: DatasetSpec, trained: TrainResult) -> EvaluationResult:
+def run(settings: Settings, spec: DatasetSpec, day: date, *, trained: TrainResult) -> EvaluationResult:
     """Score candidate, production and the baselines on the candidate's holdout and log the comparison."""
+    if trained.day != day:
+        raise ValueError(f"the candidate was trained for {trained.day}, not {day}")
     import mlflow
 
     from retrain import tracking
@@ -159,7 +116,7 @@ def run(settings: Settings, spec: DatasetSpec, trained: TrainResult) -> Evaluati
             mlflow.log_metrics(scores.overall.to_dict(prefix=f"eval.baseline.{name}."))
         if production is not None:
             mlflow.log_metrics(flat_metrics(production.overall, production.slices, prefix="eval.production."))
-        mlflow.log_dict(result.to_dict(), "evaluation.json")
+        mlflow.log_dict(result.to_xcom(), "evaluation.json")
     log.info(
         "evaluate day=%s candidate_rmse=%.4f best_baseline=%s baseline_rmse=%.4f production_rmse=%s (v%s)",
         trained.day,

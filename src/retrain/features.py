@@ -7,12 +7,10 @@ this module reads curated partitions, writes `features/date=D/{train,snapshot}.p
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
 import logging
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from retrain.feature_snapshot import (
 )
 from retrain.layout import DatasetLayout
 from retrain.online_snapshot import publish_online_snapshot
+from retrain.results import StageResult
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
 
@@ -71,8 +70,7 @@ SNAPSHOT_NAME = "snapshot.parquet"
 MANIFEST_NAME = "manifest.json"
 
 
-@dataclass(frozen=True)
-class PartitionLineage:
+class PartitionLineage(StageResult):
     """One curated partition read by the stage."""
 
     day: date
@@ -80,8 +78,7 @@ class PartitionLineage:
     sha256: str
 
 
-@dataclass(frozen=True)
-class FeaturesResult:
+class FeaturesResult(StageResult):
     """What the features stage wrote for a run date, and from which data."""
 
     day: date
@@ -137,7 +134,7 @@ def read_curated_history(
         content = layout.curated_file(day).read_bytes()
         frame = pd.read_parquet(io.BytesIO(content))
         frames.append(frame)
-        lineage.append(PartitionLineage(day, len(frame), hashlib.sha256(content).hexdigest()))
+        lineage.append(PartitionLineage(day=day, rows=len(frame), sha256=hashlib.sha256(content).hexdigest()))
     history = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return history, tuple(lineage)
 
@@ -189,7 +186,7 @@ def run(settings: Settings, spec: DatasetSpec, day: date) -> FeaturesResult:
     # Published whatever the gates decide later, so serving forecasts the day after the newest curated day.
     source = str(result.snapshot_path.relative_to(layout.root))
     online = publish_online_snapshot(snapshot, layout.online_snapshot, source)
-    result = dataclasses.replace(result, online_snapshot_date=online.online_date)
+    result = result.model_copy(update={"online_snapshot_date": online.online_date})
     log.info(
         "features day=%s train_rows=%d entities=%d partitions=%d features=%d online_snapshot=%s%s",
         day,

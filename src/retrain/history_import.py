@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from retrain.cadence import Cadence, require_daily
+from retrain.coerce import date_format_problem, parse_days
 from retrain.errors import DataInvalidError, SpecError
-from retrain.ingest import date_format_problem, parse_days
 from retrain.layout import DatasetLayout
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec

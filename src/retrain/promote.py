@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any, Literal
 
 from retrain.evaluate import EvaluationResult
 from retrain.gates import GateContext, GateReport, evaluate_gates
+from retrain.results import StageResult
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
 
@@ -18,8 +18,7 @@ log = logging.getLogger(__name__)
 Outcome = Literal["promoted", "rejected", "registered"]
 
 
-@dataclass(frozen=True)
-class RegisterResult:
+class RegisterResult(StageResult):
     """The version registered for a run date, what the gates decided, and where production points now."""
 
     day: date
@@ -27,12 +26,9 @@ class RegisterResult:
     outcome: Outcome
     production_version: int | None
     previous_version: int | None
-    failed_gates: list[str]
+    failed_gates: tuple[str, ...]
     report: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for XCom."""
-        return {**asdict(self), "day": self.day.isoformat()}
+    candidate_rmse: float
 
 
 def gate_context(spec: DatasetSpec, evaluation: EvaluationResult, smoke: tuple[bool, str]) -> GateContext:
@@ -72,9 +68,11 @@ def version_tags(evaluation: EvaluationResult) -> dict[str, str]:
     }
 
 
-def register_and_gate(
+def run(
     settings: Settings,
     spec: DatasetSpec,
+    day: date,
+    *,
     evaluation: EvaluationResult,
     allow_promotion: bool = True,
     actor: str = "retrain_daily",
@@ -82,6 +80,8 @@ def register_and_gate(
     """Register the candidate (alias `candidate`), run the gates, and promote only if every gate passes."""
     from retrain.registry import ModelRegistry
 
+    if evaluation.day != day:
+        raise ValueError(f"the evaluation is of the candidate for {evaluation.day}, not {day}")
     registry = ModelRegistry(settings, spec.model_name)
     trained = evaluation.train
     version = registry.register(trained.model_uri, trained.run_id, version_tags(evaluation))
@@ -105,6 +105,7 @@ def register_and_gate(
         outcome=outcome,
         production_version=production.version if production else None,
         previous_version=previous.version if previous else None,
-        failed_gates=report.failed,
+        failed_gates=tuple(report.failed),
         report=json.loads(report.to_json()),
+        candidate_rmse=evaluation.candidate.overall.rmse,
     )

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import date
+from typing import TYPE_CHECKING
 
+from pydantic import Field
+
+from retrain.results import StageResult
 from retrain.settings import Settings
+from retrain.spec import DatasetSpec
+
+if TYPE_CHECKING:
+    from retrain.promote import RegisterResult
 
 log = logging.getLogger(__name__)
 
 PUSH_JOB = "retrain_pipeline"
 
 
-@dataclass(frozen=True)
-class PipelineReport:
-    """What one daily run did, as pushed to Prometheus."""
+class PipelineReport(StageResult):
+    """What one daily run did, as pushed to Prometheus, and whether the push happened."""
 
     dataset: str
     day: date
@@ -25,7 +32,31 @@ class PipelineReport:
     outcome: str
     candidate_rmse: float
     production_version: int | None
-    task_seconds: dict[str, float]
+    task_seconds: dict[str, float] = Field(default_factory=dict)
+    pushed: bool = False
+
+
+def run(
+    settings: Settings,
+    spec: DatasetSpec,
+    day: date,
+    *,
+    registered: RegisterResult,
+    rows_ingested: int = 0,
+    task_seconds: Mapping[str, float] | None = None,
+) -> PipelineReport:
+    """Report the run (rows, gate outcome, production version, task durations) to the Pushgateway."""
+    report = PipelineReport(
+        dataset=spec.name,
+        day=day,
+        rows_ingested=rows_ingested,
+        version=registered.version,
+        outcome=registered.outcome,
+        candidate_rmse=registered.candidate_rmse,
+        production_version=registered.production_version,
+        task_seconds=dict(task_seconds or {}),
+    )
+    return report.model_copy(update={"pushed": push_pipeline_metrics(settings, report)})
 
 
 def push_pipeline_metrics(settings: Settings, report: PipelineReport) -> bool:

@@ -11,9 +11,9 @@ import pandas as pd
 import yaml
 
 from retrain.cadence import require_daily
+from retrain.coerce import parse_days
 from retrain.errors import DataInvalidError, SpecError
 from retrain.history_import import read_history
-from retrain.ingest import parse_days
 from retrain.spec import ColumnType, parse_spec
 
 # Non-ISO date layouts seen in exports, tried in order when ISO 8601 does not parse every value.

@@ -1,18 +1,18 @@
-"""Task bodies of the DAGs: each resolves the run date and settings, then calls one stage.
+"""Task bodies of the DAGs: each resolves the run date and settings (`task_setup`), then calls one stage.
 
-Results travel between tasks as small JSON dicts (XCom), never data.
+Every stage is `run(settings, spec, day, ...)` returning a frozen `retrain.results.StageResult`;
+results travel between tasks as its `to_xcom()` JSON dict (small values, never data) and come back
+typed through `from_xcom`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import time
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from retrain.errors import CadenceError, DataInvalidError, DataMissingError
 from retrain.settings import Settings
@@ -30,23 +30,21 @@ def resolve_run_date(params: Mapping[str, Any], data_interval_start: Any, logica
     raise ValueError("no run date: trigger with a `date` param (YYYY-MM-DD) or a logical date")
 
 
-def _setup(context: Mapping[str, Any]) -> tuple[Settings, DatasetSpec, date]:
+class TaskSetup(NamedTuple):
+    """What every task body starts from: typed settings, the dataset spec, the run date and the params."""
+
+    settings: Settings
+    spec: DatasetSpec
+    day: date
+    params: Mapping[str, Any]
+
+
+def task_setup(context: Mapping[str, Any]) -> TaskSetup:
+    """Settings, spec, run date and params of a task from its Airflow context."""
     settings = Settings()
     params = context.get("params") or {}
     day = resolve_run_date(params, context.get("data_interval_start"), context.get("logical_date"))
-    return settings, load_spec(settings.spec), day
-
-
-def to_xcom(result: Any) -> dict[str, Any]:
-    """A JSON-safe dict of a stage result (dataclass or pydantic model)."""
-    if hasattr(result, "to_dict"):
-        data = result.to_dict()
-    elif dataclasses.is_dataclass(result) and not isinstance(result, type):
-        data = dataclasses.asdict(result)
-    else:
-        data = result.model_dump()
-    loaded: dict[str, Any] = json.loads(json.dumps(data, default=str))
-    return loaded
+    return TaskSetup(settings, load_spec(settings.spec), day, params)
 
 
 @contextlib.contextmanager
@@ -75,7 +73,7 @@ def drop_ready(context: Mapping[str, Any]) -> Any:
 
     from retrain.ingest import landing_available
 
-    settings, spec, day = _setup(context)
+    settings, spec, day, _ = task_setup(context)
     found = landing_available(settings, spec, day)
     where = landing_location(settings, spec, day)
     return PokeReturnValue(is_done=found, xcom_value={"day": day.isoformat(), "landing": where})
@@ -97,12 +95,12 @@ def ingest_task(context: Mapping[str, Any]) -> dict[str, Any]:
     from retrain import ingest
 
     started = time.perf_counter()
-    settings, spec, day = _setup(context)
+    settings, spec, day, _ = task_setup(context)
     try:
-        staged = ingest.stage_batch(settings, spec, day)
+        staged = ingest.run(settings, spec, day)
     except DataMissingError as exc:
         raise AirflowFailException(str(exc)) from exc  # missing data is the sensor's job, not retries'
-    return _with_timings(to_xcom(staged), "ingest", started)
+    return _with_timings(staged.to_xcom(), "ingest", started)
 
 
 def validate_task(context: Mapping[str, Any], staged: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,10 +112,10 @@ def validate_task(context: Mapping[str, Any], staged: Mapping[str, Any]) -> dict
     from retrain.publish import push_validation_metrics
 
     started = time.perf_counter()
-    settings, spec, day = _setup(context)
+    settings, spec, day, _ = task_setup(context)
     quarantine = DatasetLayout.for_spec(settings, spec).quarantine
     try:
-        result = to_xcom(validate.validate_batch(settings, spec, day))
+        result = validate.run(settings, spec, day).to_xcom()
     except DataInvalidError as exc:
         push_validation_metrics(settings, spec.name, _count_partitions(quarantine), failed=True)
         raise AirflowFailException(str(exc)) from exc
@@ -134,7 +132,7 @@ def features_task(context: Mapping[str, Any], validated: Mapping[str, Any]) -> d
     from retrain import features
 
     started = time.perf_counter()
-    settings, spec, day = _setup(context)
+    settings, spec, day, _ = task_setup(context)
     with _fail_without_retry(CadenceError):
         built = features.run(settings, spec, day)
     result = {
@@ -151,15 +149,14 @@ def train_task(context: Mapping[str, Any], built: Mapping[str, Any]) -> dict[str
     from retrain import train
 
     started = time.perf_counter()
-    settings, spec, day = _setup(context)
-    params = context.get("params") or {}
+    settings, spec, day, params = task_setup(context)
     holdout, rounds = params.get("holdout_days"), params.get("num_boost_round")
     if rounds:
         spec = spec.model_copy(
             update={"training": spec.training.model_copy(update={"num_boost_round": int(rounds)})}
         )
     trained = train.run(settings, spec, day, holdout_days=int(holdout) if holdout else None)
-    result = {"result": trained.to_dict(), "rows_ingested": built.get("rows_ingested", 0)}
+    result = {"result": trained.to_xcom(), "rows_ingested": built.get("rows_ingested", 0)}
     return _with_timings(result, "train", started, built)
 
 
@@ -169,44 +166,38 @@ def evaluate_task(context: Mapping[str, Any], trained: Mapping[str, Any]) -> dic
     from retrain.train import TrainResult
 
     started = time.perf_counter()
-    settings, spec, _ = _setup(context)
-    evaluation = evaluate.run(settings, spec, TrainResult.from_dict(trained["result"]))
-    result = {"result": evaluation.to_dict(), "rows_ingested": trained.get("rows_ingested", 0)}
+    settings, spec, day, _ = task_setup(context)
+    evaluation = evaluate.run(settings, spec, day, trained=TrainResult.from_xcom(trained["result"]))
+    result = {"result": evaluation.to_xcom(), "rows_ingested": trained.get("rows_ingested", 0)}
     return _with_timings(result, "evaluate", started, trained)
 
 
 def register_task(context: Mapping[str, Any], evaluated: Mapping[str, Any]) -> dict[str, Any]:
     """Register, gate and (maybe) promote."""
+    from retrain import promote
     from retrain.evaluate import EvaluationResult
-    from retrain.promote import register_and_gate
 
     started = time.perf_counter()
-    settings, spec, _ = _setup(context)
-    allow = bool((context.get("params") or {}).get("promote", True))
-    evaluation = EvaluationResult.from_dict(evaluated["result"])
-    decision = register_and_gate(settings, spec, evaluation, allow_promotion=allow)
-    result = {
-        **decision.to_dict(),
-        "candidate_rmse": evaluation.candidate.overall.rmse,
-        "rows_ingested": evaluated.get("rows_ingested", 0),
-    }
+    settings, spec, day, params = task_setup(context)
+    evaluation = EvaluationResult.from_xcom(evaluated["result"])
+    allow = bool(params.get("promote", True))
+    decision = promote.run(settings, spec, day, evaluation=evaluation, allow_promotion=allow)
+    result = {**decision.to_xcom(), "rows_ingested": evaluated.get("rows_ingested", 0)}
     return _with_timings(result, "register", started, evaluated)
 
 
 def publish_task(context: Mapping[str, Any], decision: Mapping[str, Any]) -> dict[str, Any]:
     """Push pipeline metrics; the task's outlet Asset tells downstream DAGs a run finished."""
-    from retrain.publish import PipelineReport, push_pipeline_metrics
+    from retrain import publish
+    from retrain.promote import RegisterResult
 
-    settings, spec, day = _setup(context)
-    report = PipelineReport(
-        dataset=spec.name,
-        day=day,
+    settings, spec, day, _ = task_setup(context)
+    report = publish.run(
+        settings,
+        spec,
+        day,
+        registered=RegisterResult.from_xcom(decision),
         rows_ingested=int(decision.get("rows_ingested") or 0),
-        version=int(decision["version"]),
-        outcome=str(decision["outcome"]),
-        candidate_rmse=float(decision["candidate_rmse"]),
-        production_version=decision.get("production_version"),
         task_seconds=dict(decision.get("timings") or {}),
     )
-    pushed = push_pipeline_metrics(settings, report)
-    return {**dict(decision), "pushed": pushed}
+    return {**dict(decision), "pushed": report.pushed}

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from retrain.baselines import all_baseline_predictions, baseline_metrics, best_baseline
 from retrain.errors import DataMissingError, RetrainError
@@ -25,6 +25,7 @@ from retrain.features import snapshot_file, train_table_file
 from retrain.layout import DatasetLayout
 from retrain.metrics import regression_metrics
 from retrain.model import ForecastModel, compute_margin, offset_features, offset_link, resolve_offset
+from retrain.results import StageResult
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
 
@@ -33,8 +34,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PARAMS: dict[str, Any] = {"objective": "reg:squarederror", "tree_method": "hist"}
 
 
-@dataclass(frozen=True)
-class TrainResult:
+class TrainResult(StageResult):
     """What the train stage produced: the MLflow run and model, the split, holdout metrics."""
 
     day: date
@@ -49,23 +49,8 @@ class TrainResult:
     candidate: dict[str, float]
     baseline: dict[str, float]
     fit_seconds: float
-    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    baselines: dict[str, dict[str, float]] = Field(default_factory=dict)
     best_baseline: str = "seasonal_naive"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form for XCom."""
-        data = asdict(self)
-        for key in ("day", "data_start", "data_end", "holdout_start"):
-            data[key] = data[key].isoformat()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainResult:
-        """Inverse of to_dict."""
-        values = dict(data)
-        for key in ("day", "data_start", "data_end", "holdout_start"):
-            values[key] = date.fromisoformat(values[key])
-        return cls(**values)
 
 
 def as_datetimes(values: pd.Series) -> pd.Series:

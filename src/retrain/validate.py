@@ -8,14 +8,16 @@ import math
 import statistics
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow.parquet as pq
+from pydantic import Field
 
+from retrain import ingest
+from retrain.coerce import date_format_problems
 from retrain.errors import DataInvalidError, DataMissingError
 from retrain.expectations import (
     PARTITION_DATE,
@@ -25,16 +27,9 @@ from retrain.expectations import (
     check_label,
     spec_checks,
 )
-from retrain.ingest import (
-    PublishResult,
-    StageResult,
-    date_format_problems,
-    publish_batch,
-    quarantine_batch,
-    stage_batch,
-    staged_file,
-)
+from retrain.ingest import IngestResult, PublishResult, publish_batch, quarantine_batch, staged_file
 from retrain.layout import DatasetLayout
+from retrain.results import StageResult
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
 
@@ -45,8 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FailedExpectation:
+class FailedExpectation(StageResult):
     """One failed expectation: its label, type, column and a short observed value."""
 
     name: str
@@ -55,9 +49,8 @@ class FailedExpectation:
     observed: str
 
 
-@dataclass(frozen=True)
-class ValidationResult:
-    """Outcome of one GX validation run of a day's batch."""
+class ValidationResult(StageResult):
+    """Outcome of one GX validation run of a day's batch, and where the batch went (curated or quarantine)."""
 
     day: date
     success: bool
@@ -65,12 +58,13 @@ class ValidationResult:
     failures: tuple[FailedExpectation, ...]
     result_path: Path
     data_docs_index: Path | None
-    parameters: dict[str, Any] = field(hash=False)
+    parameters: dict[str, Any]
     seconds: float
     published: PublishResult | None = None
     date_problems: tuple[str, ...] = ()
     quarantined: Path | None = None
-    result_key: Any = field(default=None, hash=False, compare=False, repr=False)
+    # GX's result identifier, for building Data Docs in the same process; it does not travel.
+    result_key: Any = Field(default=None, exclude=True, repr=False)
 
     @property
     def failed_expectations(self) -> list[str]:
@@ -78,11 +72,10 @@ class ValidationResult:
         return [f.name for f in self.failures]
 
 
-@dataclass(frozen=True)
-class BatchRun:
+class BatchRun(StageResult):
     """A day's stage plus validation (and publish) results."""
 
-    staged: StageResult
+    staged: IngestResult
     validation: ValidationResult
 
 
@@ -252,7 +245,9 @@ def _explain_dates(
 ) -> tuple[FailedExpectation, ...]:
     """Failures on an unparsed date column observe the format mismatch, not GX's comparison error."""
     return tuple(
-        replace(f, observed="not parsed as dates: see the format message") if f.column in problems else f
+        f.model_copy(update={"observed": "not parsed as dates: see the format message"})
+        if f.column in problems
+        else f
         for f in failures
     )
 
@@ -277,7 +272,7 @@ def settle_batch(
     """Validate the staged batch and publish it, or quarantine it with its GX result; never raises on bad data."""
     staged = staged_file(settings, spec, day)
     if not staged.is_file():
-        raise DataMissingError(f"no staged batch for {spec.name} {day} at {staged}; run stage_batch first")
+        raise DataMissingError(f"no staged batch for {spec.name} {day} at {staged}; run ingest first")
     frame = pd.read_parquet(staged)
     result, result_json = validate_frame(settings, spec, day, frame, gx=gx, build_docs=build_docs)
     if result.success:
@@ -286,7 +281,7 @@ def settle_batch(
             "validate ok dataset=%s date=%s rows=%d sha256=%s gx_seconds=%.2f",
             spec.name, day, published.rows, published.sha256[:12], result.seconds,
         )  # fmt: skip
-        return replace(result, published=published)
+        return result.model_copy(update={"published": published})
     where = quarantine_batch(settings, spec, day, result_json)
     log.warning(
         "validate failed dataset=%s date=%s failed=%s quarantine=%s",
@@ -295,7 +290,7 @@ def settle_batch(
         failure_summary(result),
         where,
     )
-    return replace(result, quarantined=where)
+    return result.model_copy(update={"quarantined": where})
 
 
 def failure_summary(result: ValidationResult) -> str:
@@ -305,7 +300,7 @@ def failure_summary(result: ValidationResult) -> str:
     return f"{dates}{len(result.failures)} expectation(s) failed: {names}"
 
 
-def validate_batch(
+def run(
     settings: Settings, spec: DatasetSpec, day: date, gx: GxHandle | None = None, build_docs: bool = True
 ) -> ValidationResult:
     """Validate the staged batch; publish it when valid, else quarantine it and raise DataInvalidError."""
@@ -320,7 +315,7 @@ def validate_batch(
     )
 
 
-def run(settings: Settings, spec: DatasetSpec, day: date) -> BatchRun:
-    """Stage the day's drop, validate it and publish it (or quarantine it and raise)."""
-    staged = stage_batch(settings, spec, day)
-    return BatchRun(staged=staged, validation=validate_batch(settings, spec, day))
+def stage_and_validate(settings: Settings, spec: DatasetSpec, day: date) -> BatchRun:
+    """Stage the day's drop, validate it and publish it (or quarantine it and raise): ingest then validate."""
+    staged = ingest.run(settings, spec, day)
+    return BatchRun(staged=staged, validation=run(settings, spec, day))

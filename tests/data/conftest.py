@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain.ingest import publish_batch, stage_batch
+from retrain import ingest
+from retrain.ingest import publish_batch
 from retrain.layout import DatasetLayout
 from retrain.settings import REPO_ROOT, Settings
 from retrain.spec import DatasetSpec, load_spec
@@ -82,7 +83,7 @@ def publish_clean_days(settings: Settings, spec: DatasetSpec, days: list[date], 
     """Curated history without GX: write each day's drop, stage it and publish it."""
     for day in days:
         write_landing_csv(settings, spec, day, make_retail_day(day, stores=stores))
-        stage_batch(settings, spec, day)
+        ingest.run(settings, spec, day)
         publish_batch(settings, spec, day)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from retrain import ingest, validate
+from retrain import coerce, ingest, validate
 from retrain.errors import DataInvalidError
 from retrain.layout import DatasetLayout
 from retrain.settings import Settings
@@ -41,7 +41,7 @@ def _stocks_first_day() -> pd.DataFrame:
 
 
 def test_vega_stocks_dates_parse_with_their_format() -> None:
-    days = ingest.parse_days(pd.Series(["Jan 1 2000", "Feb 1 2000", "Dec 1 2009"]), "%b %d %Y")
+    days = coerce.parse_days(pd.Series(["Jan 1 2000", "Feb 1 2000", "Dec 1 2009"]), "%b %d %Y")
     assert days is not None
     assert [d.date() for d in days] == [date(2000, 1, 1), date(2000, 2, 1), date(2009, 12, 1)]
 
@@ -49,8 +49,8 @@ def test_vega_stocks_dates_parse_with_their_format() -> None:
 def test_a_formatted_day_validates_and_publishes(settings: Settings) -> None:
     spec = _spec("%b %d %Y")
     write_landing_csv(settings, spec, DAY, _stocks_first_day())
-    ingest.stage_batch(settings, spec, DAY)
-    result = validate.validate_batch(settings, spec, DAY)
+    ingest.run(settings, spec, DAY)
+    result = validate.run(settings, spec, DAY)
     assert result.success and result.rows == 4  # the symbols quoted on that day
     curated = pd.read_parquet(DatasetLayout.for_spec(settings, spec).curated_file(DAY))
     assert curated["date"].dt.date.unique().tolist() == [DAY]
@@ -62,9 +62,9 @@ def test_a_formatted_day_validates_and_publishes(settings: Settings) -> None:
 def test_a_wrong_format_names_the_field_and_the_fix(settings: Settings, fmt: str | None, shown: str) -> None:
     spec = _spec(fmt)
     write_landing_csv(settings, spec, DAY, _stocks_first_day())
-    ingest.stage_batch(settings, spec, DAY)
+    ingest.run(settings, spec, DAY)
     with pytest.raises(DataInvalidError) as caught:
-        validate.validate_batch(settings, spec, DAY)
+        validate.run(settings, spec, DAY)
     message = str(caught.value)
     expected = (
         f"column date: 4 value(s) do not match format {shown} (e.g. 'Jan 1 2000'); set columns.date.format"

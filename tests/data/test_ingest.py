@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from retrain import ingest
 from retrain.errors import DataMissingError
-from retrain.ingest import file_sha256, landing_available, publish_batch, quarantine_batch, stage_batch
+from retrain.ingest import file_sha256, landing_available, publish_batch, quarantine_batch
 from retrain.layout import DatasetLayout
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec, parse_spec
@@ -42,7 +43,7 @@ def test_clean_drop_is_typed_per_spec(
     settings: Settings, retail_spec: DatasetSpec, make_day: MakeDay, write_drop: WriteDrop
 ) -> None:
     write_drop(DAY, make_day(DAY))
-    staged = pd.read_parquet(stage_batch(settings, retail_spec, DAY).path)
+    staged = pd.read_parquet(ingest.run(settings, retail_spec, DAY).path)
     assert {c: str(t) for c, t in staged.dtypes.items()} == CLEAN_DTYPES
     assert len(staged) == 12
     assert (staged["date"] == pd.Timestamp(DAY)).all()
@@ -54,7 +55,7 @@ def test_nulls_in_int_column_give_nullable_int(
     frame = make_day(DAY)
     frame.loc[0, "store_id"] = None
     write_drop(DAY, frame)
-    staged = pd.read_parquet(stage_batch(settings, retail_spec, DAY).path)
+    staged = pd.read_parquet(ingest.run(settings, retail_spec, DAY).path)
     assert str(staged["store_id"].dtype) == "Int64"
     assert staged["store_id"].isna().sum() == 1
 
@@ -66,7 +67,7 @@ def test_uncoercible_value_is_kept_not_crashing(
     frame["price"] = frame["price"].astype(object)
     frame.loc[3, "price"] = "abc"
     write_drop(DAY, frame)
-    result = stage_batch(settings, retail_spec, DAY)
+    result = ingest.run(settings, retail_spec, DAY)
     staged = pd.read_parquet(result.path)
     assert result.uncoerced_columns == ("price",)
     assert staged["price"].dtype == object
@@ -80,7 +81,7 @@ def test_extra_columns_are_kept_and_reported(
     frame = make_day(DAY).drop(columns=["promo"])
     frame["note"] = "x"
     write_drop(DAY, frame)
-    result = stage_batch(settings, retail_spec, DAY)
+    result = ingest.run(settings, retail_spec, DAY)
     assert result.extra_columns == ("note",)
     assert result.missing_columns == ("promo",)
     assert list(pd.read_parquet(result.path).columns)[-1] == "note"
@@ -90,7 +91,7 @@ def test_empty_csv_stages_an_empty_typed_frame(settings: Settings, retail_spec: 
     path = Path(DatasetLayout.for_spec(settings, retail_spec).landing_pattern(retail_spec.source.path, DAY))
     path.parent.mkdir(parents=True)
     path.write_bytes(b"")
-    result = stage_batch(settings, retail_spec, DAY)
+    result = ingest.run(settings, retail_spec, DAY)
     staged = pd.read_parquet(result.path)
     assert result.rows == 0 and len(staged) == 0
     assert {c: str(t) for c, t in staged.dtypes.items()} == CLEAN_DTYPES
@@ -101,7 +102,7 @@ def test_missing_drop_is_retryable_and_names_the_path(
 ) -> None:
     assert not landing_available(settings, retail_spec, DAY)
     with pytest.raises(DataMissingError, match=r"expected .*/landing/date=2024-03-01/part\.csv; retry"):
-        stage_batch(settings, retail_spec, DAY)
+        ingest.run(settings, retail_spec, DAY)
     write_drop(DAY, make_day(DAY))
     assert landing_available(settings, retail_spec, DAY)
 
@@ -119,7 +120,7 @@ def test_glob_drop_concatenates_files_in_name_order(
     whole = make_day(DAY, stores=4)
     whole.iloc[6:].to_csv(folder / "b.csv", index=False)
     whole.iloc[:6].to_csv(folder / "a.csv", index=False)
-    result = stage_batch(settings, spec, DAY)
+    result = ingest.run(settings, spec, DAY)
     assert [Path(s).name for s in result.sources] == ["a.csv", "b.csv"]
     assert pd.read_parquet(result.path)["sales"].tolist() == whole["sales"].tolist()
 
@@ -140,7 +141,7 @@ def test_parquet_source_normalises_dates_and_bools(settings: Settings) -> None:
         {"day": [f"{DAY} 13:45:00", f"{DAY}"], "y": [1, 2], "open": ["yes", "No"]}, index=[7, 3]
     )
     raw.to_parquet(path)  # a stored non-range index must not misalign the typed columns
-    staged = pd.read_parquet(stage_batch(settings, spec, DAY).path)
+    staged = pd.read_parquet(ingest.run(settings, spec, DAY).path)
     assert staged["day"].tolist() == [pd.Timestamp(DAY)] * 2  # a date column holds whole days
     assert str(staged["y"].dtype) == "float64"
     assert staged["open"].tolist() == [True, False] and str(staged["open"].dtype) == "bool"
@@ -157,20 +158,20 @@ def test_sql_source_reads_only_the_day(
     spec = _with_source(retail_spec, {"format": "sql", "sql_url": f"sqlite:///{db}", "sql_query": query})
     assert landing_available(settings, spec, DAY)
     assert not landing_available(settings, spec, date(2024, 3, 9))
-    result = stage_batch(settings, spec, DAY)
+    result = ingest.run(settings, spec, DAY)
     staged = pd.read_parquet(result.path)
     assert result.rows == 12 and (staged["date"] == pd.Timestamp(DAY)).all()
     assert {c: str(t) for c, t in staged.dtypes.items()} == CLEAN_DTYPES
     with pytest.raises(DataMissingError, match="no rows for 2024-03-09"):
-        stage_batch(settings, spec, date(2024, 3, 9))
+        ingest.run(settings, spec, date(2024, 3, 9))
 
 
 def test_staging_and_publish_are_atomic_and_deterministic(
     settings: Settings, retail_spec: DatasetSpec, make_day: MakeDay, write_drop: WriteDrop
 ) -> None:
     write_drop(DAY, make_day(DAY))
-    first_bytes = stage_batch(settings, retail_spec, DAY).path.read_bytes()
-    assert stage_batch(settings, retail_spec, DAY).path.read_bytes() == first_bytes
+    first_bytes = ingest.run(settings, retail_spec, DAY).path.read_bytes()
+    assert ingest.run(settings, retail_spec, DAY).path.read_bytes() == first_bytes
     published = publish_batch(settings, retail_spec, DAY)
     layout = DatasetLayout.for_spec(settings, retail_spec)
     assert published.path == layout.curated_file(DAY)
@@ -179,7 +180,7 @@ def test_staging_and_publish_are_atomic_and_deterministic(
     assert not layout.staging_partition(DAY).exists()
     assert layout.curated_days() == [DAY]
     # Publishing over an existing partition replaces its file, leaving no temp folders behind.
-    stage_batch(settings, retail_spec, DAY)
+    ingest.run(settings, retail_spec, DAY)
     assert publish_batch(settings, retail_spec, DAY).sha256 == published.sha256
     assert sorted(p.name for p in layout.curated.iterdir()) == [f"date={DAY}"]
     assert sorted(p.name for p in layout.curated_partition(DAY).iterdir()) == ["part.parquet"]
@@ -198,7 +199,7 @@ def test_quarantine_moves_batch_copies_raw_and_never_deletes(
     landing = write_drop(DAY, make_day(DAY))
     curated_before = hash_tree(layout.curated)
     for attempt in (1, 2):
-        staged = stage_batch(settings, retail_spec, DAY).path
+        staged = ingest.run(settings, retail_spec, DAY).path
         staged_bytes = staged.read_bytes()
         target = quarantine_batch(settings, retail_spec, DAY, {"success": False, "attempt": attempt})
         assert not staged.exists()

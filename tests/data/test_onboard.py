@@ -131,8 +131,8 @@ def test_chunked_validation_finds_the_same_failures_as_per_day_validation(tmp_pa
         day = SIM_START + timedelta(days=k)
         if not ingest.landing_available(per_day, spec, day):
             continue
-        ingest.stage_batch(per_day, spec, day)
-        validate.settle_batch(per_day, spec, day)  # publish or quarantine, as validate_batch does
+        ingest.run(per_day, spec, day)
+        validate.settle_batch(per_day, spec, day)  # publish or quarantine, as validate.run does
     result = ingest_range(ranged, spec, SIM_START, end)
 
     expected_bad = {SIM_START + timedelta(days=k) for kind, k in FAULTS.items() if not kind.endswith("_day")}

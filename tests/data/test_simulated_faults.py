@@ -42,7 +42,7 @@ def _home_with_history(tmp_path: Path, fault: str) -> tuple[Settings, DatasetSpe
     )
     for offset in range(HISTORY):
         day = START + timedelta(days=offset)
-        ingest.stage_batch(settings, spec, day)
+        ingest.run(settings, spec, day)
         ingest.publish_batch(settings, spec, day)  # history only feeds the row-count band: no GX needed
     return settings, spec, layout
 
@@ -51,9 +51,9 @@ def _home_with_history(tmp_path: Path, fault: str) -> tuple[Settings, DatasetSpe
 def test_content_fault_is_quarantined(tmp_path: Path, fault: str) -> None:
     settings, spec, layout = _home_with_history(tmp_path, fault)
     curated_before = tree_digest(layout.curated)
-    ingest.stage_batch(settings, spec, FAULT_DAY)
+    ingest.run(settings, spec, FAULT_DAY)
     with pytest.raises(DataInvalidError) as caught:
-        validate.validate_batch(settings, spec, FAULT_DAY)
+        validate.run(settings, spec, FAULT_DAY)
     message = str(caught.value)
     assert EXPECTED_FAILURE[fault] in message, message
     assert any(EXPECTED_FAILURE[fault].rstrip("(") in name for name in caught.value.failed_expectations)
@@ -70,19 +70,19 @@ def test_missing_drop_is_a_retryable_error(tmp_path: Path, fault: str) -> None:
     curated_before = tree_digest(layout.curated)
     assert not ingest.landing_available(settings, spec, FAULT_DAY)
     with pytest.raises(DataMissingError, match=str(FAULT_DAY)):
-        ingest.stage_batch(settings, spec, FAULT_DAY)
+        ingest.run(settings, spec, FAULT_DAY)
     assert tree_digest(layout.curated) == curated_before
     if fault == "late_day":
         deliver_late(layout, spec, FAULT_DAY)
         assert ingest.landing_available(settings, spec, FAULT_DAY)
-        ingest.stage_batch(settings, spec, FAULT_DAY)
-        assert validate.validate_batch(settings, spec, FAULT_DAY).success
+        ingest.run(settings, spec, FAULT_DAY)
+        assert validate.run(settings, spec, FAULT_DAY).success
 
 
 def test_clean_day_after_history_passes_and_reingest_is_identical(tmp_path: Path) -> None:
     settings, spec, layout = _home_with_history(tmp_path, "missing_day")
     day = START + timedelta(days=HISTORY - 1)
     before = tree_digest(layout.curated_partition(day))
-    ingest.stage_batch(settings, spec, day)
-    assert validate.validate_batch(settings, spec, day).success
+    ingest.run(settings, spec, day)
+    assert validate.run(settings, spec, day).success
     assert tree_digest(layout.curated_partition(day)) == before

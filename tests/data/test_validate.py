@@ -17,7 +17,7 @@ from retrain.ingest import file_sha256
 from retrain.layout import DatasetLayout
 from retrain.settings import REPO_ROOT, Settings
 from retrain.spec import DatasetSpec, parse_spec
-from retrain.validate import expectation_parameters, row_count_band, run, validate_batch
+from retrain.validate import expectation_parameters, row_count_band, run, stage_and_validate
 from retrain.validate_pandas import pandas_checks
 
 DAY = date(2024, 3, 10)
@@ -126,7 +126,7 @@ def test_clean_day_passes_and_is_published(
     with_history: None,
 ) -> None:
     write_drop(DAY, make_day(DAY))
-    outcome = run(settings, retail_spec, DAY)
+    outcome = stage_and_validate(settings, retail_spec, DAY)
     result = outcome.validation
     assert result.success and result.failures == () and result.rows == 12
     assert result.parameters["row_count_min"] == 6 and result.parameters["row_count_max"] == 18
@@ -154,7 +154,7 @@ def test_defect_is_quarantined_and_named(
     landing = write_drop(DAY, corrupt(make_day(DAY)))
     curated_before = hash_tree(DatasetLayout.for_spec(settings, retail_spec).curated)
     with pytest.raises(DataInvalidError) as caught:
-        run(settings, retail_spec, DAY)
+        stage_and_validate(settings, retail_spec, DAY)
     assert set(caught.value.failed_expectations) == expected
     _assert_quarantined(settings, retail_spec, caught.value, curated_before, hash_tree)
     folder = DatasetLayout.for_spec(settings, retail_spec).quarantine_partition(DAY)
@@ -174,7 +174,7 @@ def test_empty_file_fails_on_row_count(
     with pytest.raises(
         DataInvalidError, match=r"expect_table_row_count_to_be_between \[observed 0\]"
     ) as caught:
-        run(settings, retail_spec, DAY)
+        stage_and_validate(settings, retail_spec, DAY)
     # Row count leads; min/max of the (required) numeric columns observe nothing and fail too.
     assert caught.value.failed_expectations[0] == "expect_table_row_count_to_be_between"
     assert all("_min_" in n or "_max_" in n for n in caught.value.failed_expectations[1:])
@@ -197,7 +197,7 @@ def test_row_count_far_outside_band_fails(
     write_drop(DAY, make_day(DAY, stores=10))  # 40 rows, all valid on their own
     before = hash_tree(DatasetLayout.for_spec(settings, retail_spec).curated)
     with pytest.raises(DataInvalidError, match="observed 40") as caught:
-        run(settings, retail_spec, DAY)
+        stage_and_validate(settings, retail_spec, DAY)
     assert caught.value.failed_expectations == ["expect_table_row_count_to_be_between"]
     _assert_quarantined(settings, retail_spec, caught.value, before, hash_tree)
     batch = DatasetLayout.for_spec(settings, retail_spec).quarantine_partition(DAY) / "part.parquet"
@@ -210,9 +210,9 @@ def test_row_count_band_without_history_uses_min_rows(settings: Settings, retail
 
 def test_missing_drop_raises_data_missing(settings: Settings, retail_spec: DatasetSpec) -> None:
     with pytest.raises(DataMissingError, match=r"date=2024-03-10/part\.csv"):
+        stage_and_validate(settings, retail_spec, DAY)
+    with pytest.raises(DataMissingError, match="run ingest first"):
         run(settings, retail_spec, DAY)
-    with pytest.raises(DataMissingError, match="run stage_batch first"):
-        validate_batch(settings, retail_spec, DAY)
 
 
 def test_reingesting_a_day_gives_byte_identical_curated_output(
@@ -223,9 +223,9 @@ def test_reingesting_a_day_gives_byte_identical_curated_output(
     hash_tree: HashTree,
 ) -> None:
     write_drop(DAY, make_day(DAY))
-    first = run(settings, retail_spec, DAY).validation.published
+    first = stage_and_validate(settings, retail_spec, DAY).validation.published
     curated = hash_tree(DatasetLayout.for_spec(settings, retail_spec).curated)
-    second = run(settings, retail_spec, DAY).validation.published
+    second = stage_and_validate(settings, retail_spec, DAY).validation.published
     assert first is not None and second is not None and first.sha256 == second.sha256
     assert hash_tree(DatasetLayout.for_spec(settings, retail_spec).curated) == curated
 
@@ -244,7 +244,7 @@ def test_sql_source_validates_and_publishes(
         "sql_query": "SELECT * FROM sales WHERE date = :date",
     }
     spec = parse_spec({**retail_spec.model_dump(mode="json"), "source": source})
-    published = run(settings, spec, DAY).validation.published
+    published = stage_and_validate(settings, spec, DAY).validation.published
     assert published is not None and published.rows == 12
 
 
@@ -276,7 +276,7 @@ def test_single_series_spec_ingests_validates_and_catches_a_defect(
         pd.DataFrame({"date": [DAY], "visitors": [120], "temperature": [None], "weekday_flag": ["true"]}),
         spec,
     )
-    result = run(settings, spec, DAY).validation
+    result = stage_and_validate(settings, spec, DAY).validation
     assert result.success and result.published is not None and result.rows == 1
     staged = pd.read_parquet(result.published.path)
     assert str(staged["weekday_flag"].dtype) == "bool" and str(staged["visitors"].dtype) == "int64"
@@ -291,7 +291,7 @@ def test_single_series_spec_ingests_validates_and_catches_a_defect(
     )
     before = hash_tree(DatasetLayout.for_spec(settings, spec).curated)
     with pytest.raises(DataInvalidError, match=r"expect_column_values_to_be_unique\(date\)") as caught:
-        run(settings, spec, bad_day)
+        stage_and_validate(settings, spec, bad_day)
     assert caught.value.failed_expectations == ["expect_column_values_to_be_unique(date)"]
     batch = DatasetLayout.for_spec(settings, spec).quarantine_partition(bad_day) / "part.parquet"
     assert _pandas_verdict(settings, spec, bad_day, batch) == ["expect_column_values_to_be_unique(date)"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from retrain.ingest import normalise_frame
+from retrain.coerce import normalise_frame
 from retrain.layout import DatasetLayout
 from retrain.settings import REPO_ROOT, Settings
 from retrain.spec import load_spec

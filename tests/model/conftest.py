@@ -16,7 +16,7 @@ import pytest
 import xgboost as xgb
 from mlflow import MlflowClient
 
-from retrain.ingest import normalise_frame
+from retrain.coerce import normalise_frame
 from retrain.layout import DatasetLayout
 from retrain.model import ForecastModel
 from retrain.registry import ModelRegistry

@@ -3,6 +3,7 @@ beats persistence (yesterday's value) on a real single series, through the real 
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -10,12 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retrain import evaluate, features, train
+from retrain import evaluate, features, promote, train
+from retrain.coerce import normalise_frame
 from retrain.feature_maths import build_features, feature_matrix, lookback_days
 from retrain.features import LOOKBACK_MARGIN_DAYS
-from retrain.ingest import normalise_frame
 from retrain.model import ATTR_KIND, ForecastModel
-from retrain.promote import register_and_gate
 from retrain.settings import REPO_ROOT, Settings
 from retrain.sim.demand import SimulationConfig, generate
 from retrain.spec import DatasetSpec, TrainingSpec, load_spec
@@ -100,12 +100,12 @@ def test_seattle_candidate_beats_persistence_through_the_stages(
     persistence = trained.baselines["persistence"]["rmse"]
     assert trained.candidate["rmse"] < persistence, (trained.candidate, trained.baselines)
 
-    evaluation = evaluate.run(settings, spec, trained)
+    evaluation = evaluate.run(settings, spec, day, trained=trained)
     assert evaluation.best_baseline == "persistence"
     assert evaluation.candidate.overall.rmse == pytest.approx(trained.candidate["rmse"])
     assert evaluation.baseline.overall.rmse == pytest.approx(persistence)
 
-    decision = register_and_gate(settings, spec, evaluation)
+    decision = promote.run(settings, spec, day, evaluation=evaluation)
     assert decision.outcome == "promoted", decision.report
     assert decision.report["best_baseline"] == "persistence"
     assert set(decision.report["baselines"]) == {"persistence", "seasonal_naive", "training_mean"}
@@ -122,8 +122,8 @@ def test_evaluation_round_trips_every_baseline_through_xcom(
     write_curated(spec, history, day - timedelta(days=spec.training.train_days + lookback_days(spec)), day)
     features.run(settings, spec, day)
     trained = train.run(settings, spec, day)
-    assert train.TrainResult.from_dict(trained.to_dict()) == trained
-    evaluation = evaluate.run(settings, spec, trained)
-    again = evaluate.EvaluationResult.from_dict(evaluation.to_dict())
+    assert train.TrainResult.from_xcom(json.loads(json.dumps(trained.to_xcom()))) == trained
+    evaluation = evaluate.run(settings, spec, day, trained=trained)
+    again = evaluate.EvaluationResult.from_xcom(json.loads(json.dumps(evaluation.to_xcom())))
     assert again == evaluation
     assert set(again.baseline_overall()) == {"persistence", "seasonal_naive", "training_mean"}

@@ -97,7 +97,7 @@ def publish_days(settings: Settings, spec: DatasetSpec, first: date, last: date)
 
     day = first
     while day <= last:
-        ingest.stage_batch(settings, spec, day)
+        ingest.run(settings, spec, day)
         ingest.publish_batch(settings, spec, day)
         day += timedelta(days=1)
 
@@ -181,8 +181,8 @@ def seattle_csv() -> Path:
 
 
 def write_curated_series(settings: Settings, spec: DatasetSpec, raw: pd.DataFrame) -> list[date]:
-    """One curated partition per day of ``raw``, typed by ingest.normalise_frame (validation skipped)."""
-    from retrain.ingest import normalise_frame
+    """One curated partition per day of ``raw``, typed by coerce.normalise_frame (validation skipped)."""
+    from retrain.coerce import normalise_frame
 
     layout = DatasetLayout.for_spec(settings, spec)
     raw = raw.assign(**{spec.timestamp_column: pd.to_datetime(raw[spec.timestamp_column]).dt.date})
@@ -202,13 +202,13 @@ def train_production(settings: Settings, spec: DatasetSpec, day: date) -> int:
 
     Drift needs a production version with its training-window tags, whatever the gates think of it.
     """
-    from retrain import evaluate, features, train
-    from retrain.promote import register_and_gate
+    from retrain import evaluate, features, promote, train
     from retrain.registry import ModelRegistry
 
     features.run(settings, spec, day)
     trained = train.run(settings, spec, day)
-    decision = register_and_gate(settings, spec, evaluate.run(settings, spec, trained))
+    evaluation = evaluate.run(settings, spec, day, trained=trained)
+    decision = promote.run(settings, spec, day, evaluation=evaluation)
     registry = ModelRegistry(settings, spec.model_name)
     production = registry.production()
     if production is None or production.version != decision.version:

@@ -99,11 +99,11 @@ def ingest(
         return
     assert day is not None
     run_day = parse_day(day)
-    staged = ingest_stage.stage_batch(c.settings, c.spec, run_day)
+    staged = ingest_stage.run(c.settings, c.spec, run_day)
     console.print(f"staged {staged.rows:,} rows for {run_day} from {', '.join(staged.sources)}")
     if stage_only:
         return
-    result_day = validate_stage.validate_batch(c.settings, c.spec, run_day)
+    result_day = validate_stage.run(c.settings, c.spec, run_day)
     console.print(f"valid: published {result_day.rows:,} rows to {c.layout.curated_partition(run_day)}")
 
 
@@ -212,7 +212,7 @@ def validate(ctx: typer.Context, day: DateOption) -> None:
 
     c = cli_context(ctx)
     run_day = parse_day(day)
-    result = validate_stage.validate_batch(c.settings, c.spec, run_day)
+    result = validate_stage.run(c.settings, c.spec, run_day)
     console.print(f"valid: published {result.rows:,} rows to {c.layout.curated_partition(run_day)}")
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -18,6 +20,7 @@ from retrain.settings import Settings
 from retrain.spec import DatasetSpec
 
 DEMO_START = date(2026, 1, 1)
+REPORT_FILE = "demo_report.json"
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,30 @@ class DemoPlan:
         return self.start + timedelta(days=self.bad_history_offset)
 
 
-@dataclass
-class DemoReport:
-    """What happened, for the summary table and the tests."""
+class DemoReport(BaseModel):
+    """What happened, for the summary table; saved in the home (REPORT_FILE) for the tests and the curious."""
 
-    ingested: list[tuple[date, str, str]] = field(default_factory=list)
-    scenes: list[tuple[str, date, str, str]] = field(default_factory=list)
-    served: list[demo_scenes.ServedBatch] = field(default_factory=list)
+    ingested: list[tuple[date, str, str]] = Field(default_factory=list)
+    scenes: list[tuple[str, date, str, str]] = Field(default_factory=list)
+    served: list[demo_scenes.ServedBatch] = Field(default_factory=list)
     drift: demo_scenes.DriftScene | None = None
+
+    @staticmethod
+    def path(settings: Settings) -> Path:
+        """Where `retrain demo` leaves its report."""
+        return settings.resolved_home / REPORT_FILE
+
+    def write(self, settings: Settings) -> Path:
+        """Save the report as JSON in the home."""
+        path = self.path(settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        return path
+
+    @classmethod
+    def read(cls, settings: Settings) -> DemoReport:
+        """The report the last `retrain demo` on this home left."""
+        return cls.model_validate_json(cls.path(settings).read_text(encoding="utf-8"))
 
 
 def ingest_history(
@@ -59,8 +78,8 @@ def ingest_history(
 
     for day in days:
         try:
-            ingest.stage_batch(settings, spec, day)
-            result = validate.validate_batch(settings, spec, day)
+            ingest.run(settings, spec, day)
+            result = validate.run(settings, spec, day)
             on_day(day, "published", f"{result.rows:,} rows")
         except DataInvalidError as exc:
             on_day(day, "quarantined", "; ".join(exc.failed_expectations) or str(exc))
@@ -163,6 +182,7 @@ def run_demo(
         ("price shift (drift check)", scene_days[4], verdict, ", ".join(report.drift.drifted))
     )
     _print_summary(settings, spec, console, report)
+    report.write(settings)
     return report
 
 

@@ -125,7 +125,7 @@ def drift(ctx: typer.Context, day: DateOption, email: EmailFlag = True, as_json:
     _smtp_connection_for_cli(c.settings)
     result = drift_stage.run(c.settings, c.spec, parse_day(day), notify=email)
     if as_json:
-        console.print_json(json.dumps(result.to_dict()))
+        console.print_json(json.dumps(result.to_xcom()))
         return
     print_drift(result)
 
@@ -149,11 +149,11 @@ def realized_table(result: RealizedPerformance) -> Table:
 
 def actuals(ctx: typer.Context, day: DateOption, email: EmailFlag = True, as_json: JsonFlag = False) -> None:
     """Join a day's actuals to its prediction log: realized RMSE/WAPE, pushed; email when degraded."""
-    from retrain.monitoring.realized import measure_realized
+    from retrain.monitoring import realized
 
     c = cli_context(ctx)
     _smtp_connection_for_cli(c.settings)
-    result = measure_realized(c.settings, c.spec, parse_day(day), notify=email)
+    result = realized.run(c.settings, c.spec, parse_day(day), notify=email)
     if as_json:
         console.print_json(result.model_dump_json())
         return

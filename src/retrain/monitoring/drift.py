@@ -27,12 +27,12 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
+from pydantic import computed_field
 
-from retrain.errors import DataMissingError, RetrainError
+from retrain.errors import DataMissingError
 from retrain.layout import DatasetLayout
 from retrain.monitoring.drift_alerts import (
     DriftAlert,
@@ -42,15 +42,21 @@ from retrain.monitoring.drift_alerts import (
     publish_summary,
 )
 from retrain.monitoring.drift_metrics import clear_prediction_drift_metrics
+from retrain.monitoring.drift_reference import (
+    PREDICTION_COLUMN,
+    ProductionReference,
+    holdout_predictions,
+    production_reference,
+)
 from retrain.monitoring.drift_report import compare_frames
 from retrain.monitoring.drift_window import (
-    DAY_COLUMN,
     NOISE_MARGIN,
     Window,
     curated_window,
     prediction_window,
     reference_noise,
 )
+from retrain.results import StageResult
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
 
@@ -59,78 +65,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PREDICTION_COLUMN = "prediction"
 REPORT_KIND = "drift"
-
-
-@dataclass(frozen=True)
-class ProductionReference:
-    """The production version and a fixed-seed sample of the curated data it was trained on.
-
-    ``frame`` holds the features, the target and :data:`DAY_COLUMN` (to cut windows).
-    """
-
-    version: VersionInfo
-    start: date
-    end: date
-    frame: pd.DataFrame
-    rows: int
-
-    def describe(self) -> str:
-        """Where the reference comes from."""
-        return f"curated {self.start}..{self.end} (training window of v{self.version.version})"
-
-
-def reference_sample(
-    layout: DatasetLayout, start: date, end: date, columns: list[str], cap: int, seed: int
-) -> tuple[pd.DataFrame, int]:
-    """Up to ``cap`` rows of the curated partitions in [start, end] (each day in proportion) and the total.
-
-    Each row carries its day in :data:`DAY_COLUMN`. Row counts come from Parquet footers, so memory
-    stays at the cap plus one partition however long the window is.
-    """
-    import pyarrow.parquet as pq
-
-    days = [d for d in layout.curated_days() if start <= d <= end]
-    counts = {d: pq.ParquetFile(layout.curated_file(d)).metadata.num_rows for d in days}
-    total = sum(counts.values())
-    parts = []
-    for day in days:
-        frame = pd.read_parquet(layout.curated_file(day), columns=columns)
-        if total > cap:
-            quota = min(len(frame), round(cap * counts[day] / total))
-            rng = np.random.default_rng([seed, day.toordinal()])
-            frame = frame.iloc[np.sort(rng.choice(len(frame), size=quota, replace=False))]
-        parts.append(frame.assign(**{DAY_COLUMN: pd.Timestamp(day)}))
-    sample = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*columns, DAY_COLUMN])
-    return sample, total
-
-
-def production_reference(settings: Settings, spec: DatasetSpec) -> ProductionReference:
-    """The production version's training-window sample; NoProductionModelError when there is none."""
-    from retrain.registry import ModelRegistry
-
-    version = ModelRegistry(settings, spec.model_name).require_production()
-    if version.data_start is None or version.data_end is None:
-        raise RetrainError(
-            f"production v{version.version} of {spec.model_name!r} has no data_start/data_end tags: "
-            "register it through the pipeline so drift knows its training window"
-        )
-    layout = DatasetLayout.for_spec(settings, spec)
-    frame, rows = reference_sample(
-        layout,
-        version.data_start,
-        version.data_end,
-        [*spec.feature_columns, spec.target],
-        spec.drift.sample_cap,
-        settings.seed,
-    )
-    if rows == 0:
-        raise DataMissingError(
-            f"no curated partitions in {version.data_start}..{version.data_end}, the training window of "
-            f"production v{version.version}: the drift reference needs them"
-        )
-    return ProductionReference(version, version.data_start, version.data_end, frame, rows)
 
 
 def report_dir(settings: Settings, spec: DatasetSpec, day: date) -> str:
@@ -211,34 +146,6 @@ def check_prediction_drift(
     check = _Check("predictions", window, len(days), ref_frame, ref_rows, described, logged, columns)
     summary = _run_check(settings, spec, day, check, reference.version, notes)
     return publish_summary(settings, summary, reference.version)
-
-
-def holdout_predictions(
-    settings: Settings, spec: DatasetSpec, version: VersionInfo
-) -> tuple[pd.DataFrame | None, str]:
-    """The version's holdout rows with its predictions (and their day), rebuilt from its training table."""
-    from retrain.features import train_table_file
-    from retrain.tracking import load_forecast_model
-    from retrain.train import predict
-
-    run_date, holdout_start = version.tags.get("run_date"), version.tags.get("holdout_start")
-    if not run_date or not holdout_start:
-        return None, f"v{version.version} has no run_date/holdout_start tags"
-    path = train_table_file(DatasetLayout.for_spec(settings, spec), date.fromisoformat(run_date))
-    if not path.is_file():
-        return None, f"the training table of v{version.version} ({path}) is gone"
-    table = pd.read_parquet(path)
-    dates = pd.to_datetime(table[spec.timestamp_column])
-    holdout = table.loc[dates >= pd.Timestamp(holdout_start)].reset_index(drop=True)
-    if holdout.empty:
-        return None, f"the training table of v{version.version} has no rows from {holdout_start}"
-    try:
-        model = load_forecast_model(version.model_uri, nthread=1)
-    except RetrainError as exc:
-        return None, f"cannot load {version.model_uri}: {exc}"
-    holdout[PREDICTION_COLUMN] = predict(model, holdout, spec)
-    holdout[DAY_COLUMN] = pd.to_datetime(holdout[spec.timestamp_column]).dt.normalize()
-    return holdout, ""
 
 
 def _run_check(
@@ -322,33 +229,36 @@ def _run_check(
     )
 
 
-@dataclass(frozen=True)
-class DriftRun:
-    """Both checks of a day and the alert they led to (what `retrain drift --date D` prints)."""
+class DriftRun(StageResult):
+    """Both checks of a day and the alert they led to (what `retrain drift --date D` prints).
+
+    ``checks`` holds the input check first, then the prediction check when one ran.
+    """
 
     day: date
-    input: DriftSummary
-    predictions: DriftSummary | None
+    checks: tuple[DriftSummary, ...]
     alert: DriftAlert
+
+    @property
+    def input(self) -> DriftSummary:
+        """The input (and target) drift check."""
+        return next(s for s in self.checks if s.kind == "input")
+
+    @property
+    def predictions(self) -> DriftSummary | None:
+        """The prediction-log drift check, None when there was no prediction log to check."""
+        return next((s for s in self.checks if s.kind == "predictions"), None)
 
     @property
     def summaries(self) -> list[DriftSummary]:
         """The checks that ran."""
-        return [s for s in (self.input, self.predictions) if s is not None]
+        return list(self.checks)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def report_folder(self) -> Path:
         """``reports/drift/date=D/``: the HTML reports and their JSON summaries."""
         return Path(self.input.summary_path).parent
-
-    def to_dict(self) -> dict[str, Any]:
-        """Small JSON-ready result for XCom and ``--json``: verdicts, scores, paths (no data)."""
-        return {
-            "day": self.day.isoformat(),
-            "report_folder": str(self.report_folder),
-            "checks": [s.model_dump(mode="json") for s in self.summaries],
-            "alert": self.alert.model_dump(mode="json"),
-        }
 
 
 def run(settings: Settings, spec: DatasetSpec, day: date, notify: bool = True) -> DriftRun:
@@ -363,4 +273,4 @@ def run(settings: Settings, spec: DatasetSpec, day: date, notify: bool = True) -
         clear_prediction_drift_metrics(settings, spec.name)
     checks = [s for s in (summary, predictions) if s is not None]
     alert = alert_on_drift(settings, checks, day, notify=notify)
-    return DriftRun(day, summary, predictions, alert)
+    return DriftRun(day=day, checks=tuple(checks), alert=alert)

@@ -7,30 +7,21 @@ Airflow is imported inside the functions, so the module also loads where Airflow
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from retrain.layout import DatasetLayout
-from retrain.settings import Settings
-from retrain.spec import DatasetSpec, load_spec
-from retrain.tasks import resolve_run_date
+from retrain.tasks import task_setup
 
 DEFAULT_PREDICTIONS_WAIT_MINUTES = 60
 """How long after the run starts the DAG waits for a prediction log before checking input drift only."""
-
-
-def _setup(context: Mapping[str, Any]) -> tuple[Settings, DatasetSpec, date]:
-    settings = Settings()
-    params = context.get("params") or {}
-    day = resolve_run_date(params, context.get("data_interval_start"), context.get("logical_date"))
-    return settings, load_spec(settings.spec), day
 
 
 def curated_ready(context: Mapping[str, Any]) -> Any:
     """Sensor poke: done when ``curated/date=D`` exists (retrain_daily publishes it)."""
     from airflow.sdk import PokeReturnValue
 
-    settings, spec, day = _setup(context)
+    settings, spec, day, _ = task_setup(context)
     path = DatasetLayout.for_spec(settings, spec).curated_file(day)
     return PokeReturnValue(is_done=path.is_file(), xcom_value={"day": day.isoformat(), "curated": str(path)})
 
@@ -46,11 +37,10 @@ def predictions_ready(context: Mapping[str, Any], now: datetime | None = None) -
 
     from retrain.monitoring.realized import prediction_files
 
-    settings, spec, day = _setup(context)
+    settings, spec, day, params = task_setup(context)
     files = prediction_files(DatasetLayout.for_spec(settings, spec), day)
     if files:
         return PokeReturnValue(is_done=True, xcom_value={"found": True, "files": len(files)})
-    params = context.get("params") or {}
     wait = params.get("predictions_wait_minutes")
     minutes = DEFAULT_PREDICTIONS_WAIT_MINUTES if wait is None else int(wait)
     dag_run = context.get("dag_run")
@@ -65,24 +55,21 @@ def drift_task(context: Mapping[str, Any]) -> dict[str, Any]:
     """Input and prediction-log drift of the day, email when a threshold is reached."""
     from retrain.monitoring import drift
 
-    settings, spec, day = _setup(context)
-    notify = bool((context.get("params") or {}).get("email", True))
-    result = drift.run(settings, spec, day, notify=notify)
-    return {**result.to_dict(), "trigger_retrain": spec.drift.trigger_retrain}
+    settings, spec, day, params = task_setup(context)
+    result = drift.run(settings, spec, day, notify=bool(params.get("email", True)))
+    return {**result.to_xcom(), "trigger_retrain": spec.drift.trigger_retrain}
 
 
 def realized_task(context: Mapping[str, Any]) -> dict[str, Any]:
     """Realized RMSE/WAPE of the day's served predictions; skipped when nothing was served that day."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from retrain.monitoring.realized import measure_realized, prediction_files
+    from retrain.monitoring import realized
 
-    settings, spec, day = _setup(context)
-    if not prediction_files(DatasetLayout.for_spec(settings, spec), day):
+    settings, spec, day, params = task_setup(context)
+    if not realized.prediction_files(DatasetLayout.for_spec(settings, spec), day):
         raise AirflowSkipException(f"no prediction log for {day}: nothing served, no realized performance")
-    notify = bool((context.get("params") or {}).get("email", True))
-    result: dict[str, Any] = measure_realized(settings, spec, day, notify=notify).model_dump(mode="json")
-    return result
+    return realized.run(settings, spec, day, notify=bool(params.get("email", True))).to_xcom()
 
 
 def signal_retrain_task(context: Mapping[str, Any], checked: Mapping[str, Any], asset: Any) -> dict[str, Any]:

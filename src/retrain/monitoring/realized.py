@@ -15,13 +15,14 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import computed_field
 
 from retrain.errors import DataMissingError, RetrainError
 from retrain.layout import DatasetLayout, partition_name
 from retrain.metrics import Metrics, regression_metrics
 from retrain.monitoring.drift_metrics import NOT_CONFIGURED, push_registry
 from retrain.notify import mail_settings
+from retrain.results import StageResult
 from retrain.settings import Settings
 from retrain.spec import DatasetSpec
 
@@ -32,10 +33,8 @@ ACTUAL_COLUMN = "actual"
 ACTUALS_STAGE = "actuals"
 
 
-class RealizedPerformance(BaseModel):
+class RealizedPerformance(StageResult):
     """Realized metrics of one day of served predictions against what really happened."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")  # ignore: computed fields come back from JSON
 
     dataset: str
     day: date
@@ -127,9 +126,7 @@ def join_actuals(
     return joined.loc[matched].reset_index(drop=True), int((~matched).sum()), superseded
 
 
-def measure_realized(
-    settings: Settings, spec: DatasetSpec, day: date, notify: bool = True
-) -> RealizedPerformance:
+def run(settings: Settings, spec: DatasetSpec, day: date, notify: bool = True) -> RealizedPerformance:
     """Join the day's prediction log to its actuals, push RMSE/WAPE, email when WAPE exceeds max_wape."""
     layout = DatasetLayout.for_spec(settings, spec)
     logged = read_prediction_log(layout, day)
