@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -70,6 +71,12 @@ class DemoReport(BaseModel):
         return cls.model_validate_json(cls.path(settings).read_text(encoding="utf-8"))
 
 
+def short_check(label: str) -> str:
+    """A failed check as the demo prints it: `unique(date,store_id)` for
+    `expect_compound_columns_to_be_unique(date,store_id)` (the full names are in gx_result.json)."""
+    return re.sub(r"^expect_(?:table_|compound_columns_|column_values_|column_)?(?:to_)?(?:be_)?", "", label)
+
+
 def ingest_history(
     settings: Settings, spec: DatasetSpec, days: list[date], on_day: Callable[[date, str, str], None]
 ) -> None:
@@ -82,9 +89,19 @@ def ingest_history(
             result = validate.run(settings, spec, day)
             on_day(day, "published", f"{result.rows:,} rows")
         except DataInvalidError as exc:
-            on_day(day, "quarantined", "; ".join(exc.failed_expectations) or str(exc))
+            on_day(day, "quarantined", "; ".join(map(short_check, exc.failed_expectations)) or str(exc))
         except DataMissingError as exc:
             on_day(day, "missing", str(exc))
+
+
+def gate_lines(verdict: str, gates: list[dict[str, Any]]) -> list[str]:
+    """One line for the gates that passed, then one per failed gate with its reason."""
+    passed = [g for g in gates if g["passed"]]
+    skipped = sum(1 for g in passed if g.get("skipped"))
+    colour = "green" if verdict == "promoted" else "yellow"
+    head = f"  [{colour}]{verdict}[/{colour}]: {len(passed)} of {len(gates)} gates passed"
+    head += f" ({skipped} skipped)" if skipped else ""
+    return [head, *(f"  [red]FAIL[/red] {g['name']}: {g['reason']}" for g in gates if not g["passed"])]
 
 
 def run_demo(
@@ -149,13 +166,13 @@ def run_demo(
         if outcome.succeeded:
             verdict = str(register.get("outcome"))
             detail = ", ".join(register.get("failed_gates") or []) or "all gates passed"
-            for gate in (register.get("report") or {}).get("gates", []):
-                mark = "[green]PASS[/green]" if gate["passed"] else "[red]FAIL[/red]"
-                console.print(f"  {mark} {gate['name']}: {gate['reason']}")
+            for line in gate_lines(verdict, (register.get("report") or {}).get("gates", [])):
+                console.print(line)
         else:
             failed = [t for t, s in outcome.task_states.items() if s == "failed"]
             verdict = f"failed at {', '.join(failed) or outcome.state}"
             detail = "production unchanged"
+            console.print(f"  [red]{verdict}[/red]: nothing registered, {detail}")
         report.scenes.append((title, day, verdict, detail))
         return register
 

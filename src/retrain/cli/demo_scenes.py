@@ -6,12 +6,12 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 
 from retrain.errors import RetrainError
@@ -23,9 +23,10 @@ REQUEST_ROWS = 5
 POLL_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
-class ServedBatch:
+class ServedBatch(BaseModel):
     """One batch prediction the demo made: which version answered, and the first predictions."""
+
+    model_config = ConfigDict(frozen=True)
 
     version: int
     predictions: list[float]
@@ -52,7 +53,9 @@ def predict_batch(server: Any, rows: list[dict[str, Any]]) -> ServedBatch:
     status, body = server.post_json("/predict/batch", {"rows": rows})
     if status != 200:
         raise RetrainError(f"serving answered {status}: {body.get('detail', body)}")
-    return ServedBatch(int(body["model_version"]), [round(float(p), 2) for p in body["predictions"]])
+    return ServedBatch(
+        version=int(body["model_version"]), predictions=[round(float(p), 2) for p in body["predictions"]]
+    )
 
 
 def wait_for_version(server: Any, version: int, timeout: float = 60.0) -> float:
@@ -107,9 +110,10 @@ def serve_across_promotion(
     return served
 
 
-@dataclass(frozen=True)
-class DriftScene:
+class DriftScene(BaseModel):
     """What the drift check of the drifted day found and where it left things."""
+
+    model_config = ConfigDict(frozen=True)
 
     drifted: list[str]
     share: float
