@@ -54,45 +54,42 @@ def _scored(f: FeatureDrift) -> str:
     return f"{html.escape(f.column)} {f.score:.3f}"
 
 
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A bordered HTML table; cells are HTML already (escape text before passing it)."""
+    head = "<tr>" + "".join(f"<th>{h}</th>" for h in headers) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table border="1" cellpadding="4" cellspacing="0">{head}{body}</table>'
+
+
 def overview_table(summaries: Sequence[DriftSummary]) -> str:
     """One row per check: window, rows compared, share drifted, drifted columns with scores, target."""
-    rows = []
+    rows: list[list[str]] = []
     for s in summaries:
         drifted = ", ".join(_scored(f) for f in s.features if f.drifted) or "-"
         target = (
             "-" if s.target is None else _scored(s.target) + (" <b>drift</b>" if s.target.drifted else " ok")
         )
         share = "-" if s.share is None else f"{s.share:.2f} (threshold {s.share_threshold:.2f})"
-        rows.append(
-            f"<tr><td>{s.kind}</td><td>{html.escape(s.window)}</td>"
-            f"<td>{s.rows:,} vs {s.reference_rows:,}</td><td>{share}</td><td>{drifted}</td>"
-            f"<td>{target}</td><td>{html.escape(s.verdict)}</td></tr>"
-        )
-    return (
-        '<table border="1" cellpadding="4" cellspacing="0">'
-        "<tr><th>check</th><th>window</th><th>rows (current vs reference)</th><th>share drifted</th>"
-        "<th>drifted features (score)</th><th>target</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
-    )
+        compared = f"{s.rows:,} vs {s.reference_rows:,}"
+        rows.append([s.kind, html.escape(s.window), compared, share, drifted, target, html.escape(s.verdict)])
+    headers = ["check", "window", "rows (current vs reference)", "share drifted"]
+    return html_table([*headers, "drifted features (score)", "target", "verdict"], rows)
 
 
 def column_table(summary: DriftSummary) -> str:
     """The per-column table of one check as HTML, the target last."""
-    rows = []
+    rows: list[list[str]] = []
     columns = sorted(summary.features, key=lambda f: f.score, reverse=True)
     for f in [*columns, *([summary.target] if summary.target is not None else [])]:
         role = " (key)" if f.column in summary.key_features else ""
         role = " (target)" if summary.target is not None and f is summary.target else role
         noise = "-" if f.noise is None else f"{f.noise:.4f}"
+        name, verdict = html.escape(f.column) + role, "<b>drift</b>" if f.drifted else "ok"
         rows.append(
-            f"<tr><td>{html.escape(f.column)}{role}</td><td>{html.escape(f.method_name)}</td>"
-            f"<td>{f.score:.4f}</td><td>{noise}</td><td>{f.threshold:.3f}</td>"
-            f"<td>{'<b>drift</b>' if f.drifted else 'ok'}</td></tr>"
+            [name, html.escape(f.method_name), f"{f.score:.4f}", noise, f"{f.threshold:.3f}", verdict]
         )
-    return (
-        '<table border="1" cellpadding="4" cellspacing="0">'
-        "<tr><th>column</th><th>method</th><th>score</th><th>reference windows max</th><th>threshold</th>"
-        "<th>drift</th></tr>" + "".join(rows) + "</table>"
-    )
+    headers = ["column", "method", "score", "reference windows max", "threshold", "drift"]
+    return html_table(headers, rows)
 
 
 def check_section(summary: DriftSummary) -> str:
