@@ -1,9 +1,9 @@
 """Drift on a real single series (seattle-weather from vega_datasets, config/seattle_weather.yaml): one
-row a day, no exogenous features, a strongly seasonal target. The production model is trained on
-2013-2014 (SEATTLE_TRAIN_END); the spec compares 28-day windows and needs 28 rows.
+row a day, no exogenous features, a strongly seasonal target. The production model is trained on the
+spec's three years up to 2014-12-31 (SEATTLE_TRAIN_END); the spec compares 28-day windows and needs 28 rows.
 
-Before windows and noise-aware thresholds, every day of this series was flagged: one row against 730,
-and a month of winter against two whole years.
+Before windows and noise-aware thresholds, every day of this series was flagged: one row against years of
+reference, and a month of winter against whole years.
 """
 
 from __future__ import annotations
@@ -25,8 +25,14 @@ from tests.utils.drift_data import SeriesWorld, build_seattle_world, seattle_csv
 
 pytestmark = pytest.mark.slow
 
-INSIDE_TRAINING = [date(2013, 2, 10), date(2013, 7, 15), date(2014, 1, 31), date(2014, 12, 31)]
-OUTSIDE_TRAINING = [date(2012, 7, 1), date(2015, 4, 15), date(2015, 8, 15), date(2015, 12, 31)]
+INSIDE_TRAINING = [
+    date(2012, 7, 1),
+    date(2013, 2, 10),
+    date(2013, 7, 15),
+    date(2014, 1, 31),
+    date(2014, 12, 31),
+]
+OUTSIDE_TRAINING = [date(2015, 2, 20), date(2015, 4, 15), date(2015, 8, 15), date(2015, 12, 31)]
 FAHRENHEIT_DAY = date(2016, 1, 28)  # a feed that switched to °F: 2016-01-01..28 written below
 
 
@@ -61,9 +67,10 @@ def test_a_stationary_year_does_not_alert_inside_or_outside_the_training_window(
     result = drift.run(settings, series.spec, day)
     check = result.input
     assert (check.window_start, check.window_end) == (day - timedelta(days=27), day)
-    assert check.rows == 28 and check.reference_rows == 730 and not check.insufficient_data
+    assert check.rows == 28 and check.reference_rows == series.spec.training.train_days
+    assert not check.insufficient_data
     assert check.features == () and check.target is not None and check.target.column == "temp_max"
-    # A month of one season is far from two whole years (score ~0.6-1.4, the spec's floor is 0.1),
+    # A month of one season is far from three whole years (score ~0.6-1.4, the spec's floor is 0.1),
     # but no further than the months of the training window were.
     assert check.target.score > check.feature_threshold
     assert check.target.noise is not None and check.target.threshold > check.target.noise
@@ -131,7 +138,7 @@ def test_cli_prints_the_insufficient_verdict(series: SeriesWorld, tmp_path: Path
     )
     assert done.returncode == 0, done.stderr
     assert (
-        "input window 2015-03-19..2015-04-15 (28 days with data): 28 rows vs 730 reference rows"
+        "input window 2015-03-19..2015-04-15 (28 days with data): 28 rows vs 1,095 reference rows"
         in done.stdout
     )
     assert "insufficient data: 28 rows < min_rows 60" in done.stdout

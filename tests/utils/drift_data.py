@@ -170,7 +170,7 @@ def pushed_value(
 
 
 SEATTLE_TRAIN_END = date(2014, 12, 31)
-"""The single-series production model is trained on the 730 days up to here (2013-2014)."""
+"""The single-series production model is trained on the spec's train_days up to here."""
 
 
 def seattle_csv() -> Path:
@@ -227,7 +227,7 @@ class SeriesWorld:
 
 
 def build_seattle_world(root: Path) -> SeriesWorld:
-    """Curate the whole seattle-weather series and train the production model on 2013-2014."""
+    """Curate the whole seattle-weather series and train the production model on the spec's window up to SEATTLE_TRAIN_END."""
     spec_file = REPO_ROOT / "config" / "seattle_weather.yaml"
     settings = Settings(home=root / "var", gx_root=root / "gx", spec=spec_file)
     spec = load_spec(spec_file)
