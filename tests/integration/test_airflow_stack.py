@@ -41,7 +41,7 @@ from tests.utils.airflow_stack import (
 pytestmark = pytest.mark.slow
 
 DAG_ID = "retrain_daily"
-TASKS = ["ingest", "validate", "features", "train", "evaluate", "register", "publish"]
+TASKS = ["wait_for_drop", "ingest", "validate", "features", "train", "evaluate", "register", "publish"]
 START = date(2026, 1, 1)
 HISTORY_DAYS = 70
 FIRST = START + timedelta(days=HISTORY_DAYS)  # first day with a landing drop but no curated data
