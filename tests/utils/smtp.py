@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-import time
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,12 +12,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-
-def free_port() -> int:
-    """A localhost TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from retrain.local.processes import WaitTimeoutError, free_port, wait_until
 
 
 @dataclass
@@ -53,10 +47,10 @@ class SmtpServer:
         self.recipients.clear()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
-        """Block until at least ``count`` messages arrived (delivery runs on the server's thread)."""
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
+        """Block until at least ``count`` messages arrived (delivery runs on the server's thread); what
+        arrived by then, so the caller's assertion says how many were missing."""
+        with contextlib.suppress(WaitTimeoutError):
+            wait_until(lambda: len(self.messages) >= count, timeout, f"{count} email(s)", interval=0.05)
         return list(self.messages)
 
 
