@@ -47,6 +47,7 @@ from retrain.features import LOOKBACK_MARGIN_DAYS
 from retrain.layout import DatasetLayout
 from retrain.metrics import regression_metrics
 from retrain.settings import Settings
+from retrain.sim.files import write_curated_days
 from retrain.spec import DatasetSpec, load_spec
 
 SECTION = "Forecast quality on real data"
@@ -97,22 +98,6 @@ def retail_demand(days: int = 300, stores: int = 10, items: int = 30) -> tuple[D
     return spec, normalise_frame(landing, spec)[0]
 
 
-def write_curated(
-    settings: Settings, spec: DatasetSpec, history: pd.DataFrame, start: date, end: date
-) -> int:
-    """Curated partitions for every day in [start, end], written directly (no validation, on purpose)."""
-    layout = DatasetLayout.for_spec(settings, spec)
-    days = pd.DatetimeIndex(history[spec.timestamp_column]).date
-    written = 0
-    for day, part in history.groupby(days, sort=True):
-        if start <= day <= end:
-            path = layout.curated_file(day)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            part.to_parquet(path, engine="pyarrow", compression="snappy", index=False)
-            written += 1
-    return written
-
-
 # --- part 1: the pipeline over consecutive run dates ----------------------------------------------------
 
 
@@ -143,7 +128,7 @@ def run_pipeline(
     first = run_dates[0] - timedelta(
         days=spec.training.train_days + lookback_days(spec) + LOOKBACK_MARGIN_DAYS
     )
-    write_curated(settings, spec, history, first, run_dates[-1])
+    write_curated_days(DatasetLayout.for_spec(settings, spec), spec, history, first, run_dates[-1])
     scores = []
     for day in run_dates:
         features.run(settings, spec, day)

@@ -19,6 +19,7 @@ import pandas as pd
 from retrain.coerce import normalise_frame
 from retrain.layout import DatasetLayout
 from retrain.settings import REPO_ROOT, Settings
+from retrain.sim.files import write_curated_days
 from retrain.spec import load_spec
 
 SPEC = REPO_ROOT / "config" / "seattle_weather.yaml"
@@ -38,13 +39,11 @@ def _weekly_history(home: Path) -> None:
     days = pd.to_datetime(raw["date"], format="%Y/%m/%d").dt.date  # the file writes 2012/01/01
     spec = load_spec(SPEC)
     layout = DatasetLayout.for_spec(Settings(home=home, spec=SPEC), spec)
-    weekly = [RUN_DAY - timedelta(days=7 * i) for i in range(1, 40)]
-    for day in weekly:  # curated weekly partitions, as if the user had only ever dropped Mondays
-        rows = raw[days == day]
-        typed, uncoerced = normalise_frame(rows, spec)
-        assert not uncoerced
-        layout.curated_partition(day).mkdir(parents=True)
-        typed.to_parquet(layout.curated_file(day), index=False)
+    weekly = {RUN_DAY - timedelta(days=7 * i) for i in range(1, 40)}
+    typed, uncoerced = normalise_frame(raw[days.isin(weekly)], spec)
+    assert not uncoerced
+    # Curated weekly partitions, as if the user had only ever dropped Mondays (validation skipped).
+    assert len(write_curated_days(layout, spec, typed)) == len(weekly)
     drop = layout.landing_pattern(spec.source.path, RUN_DAY)
     Path(drop).parent.mkdir(parents=True)
     raw[days == RUN_DAY].to_csv(drop, index=False)

@@ -21,6 +21,7 @@ from retrain.layout import DatasetLayout
 from retrain.model import ForecastModel
 from retrain.registry import ModelRegistry
 from retrain.settings import REPO_ROOT, Settings
+from retrain.sim.files import write_curated_days
 from retrain.spec import DatasetSpec, load_spec
 from retrain.tracking import experiment_id, log_forecast_model
 
@@ -108,20 +109,6 @@ WriteCurated = Callable[[DatasetSpec, pd.DataFrame, date, date], int]
 @pytest.fixture
 def write_curated(settings: Settings) -> WriteCurated:
     """Factory: curated partitions for [start, end] written directly, bypassing validation on purpose."""
-    return lambda spec, history, start, end: write_curated_days(settings, spec, history, start, end)
-
-
-def write_curated_days(
-    settings: Settings, spec: DatasetSpec, history: pd.DataFrame, start: date, end: date
-) -> int:
-    """Curated partitions for [start, end], one Parquet file per day, as ingest publishes them."""
-    layout = DatasetLayout.for_spec(settings, spec)
-    days = pd.DatetimeIndex(history[spec.timestamp_column]).date
-    written = 0
-    for day, part in history.groupby(days, sort=True):
-        if start <= day <= end:
-            path = layout.curated_file(day)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            part.to_parquet(path, engine="pyarrow", compression="snappy", index=False)
-            written += 1
-    return written
+    return lambda spec, history, start, end: len(
+        write_curated_days(DatasetLayout.for_spec(settings, spec), spec, history, start, end)
+    )

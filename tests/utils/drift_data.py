@@ -183,18 +183,11 @@ def seattle_csv() -> Path:
 def write_curated_series(settings: Settings, spec: DatasetSpec, raw: pd.DataFrame) -> list[date]:
     """One curated partition per day of ``raw``, typed by coerce.normalise_frame (validation skipped)."""
     from retrain.coerce import normalise_frame
+    from retrain.sim.files import write_curated_days
 
-    layout = DatasetLayout.for_spec(settings, spec)
-    raw = raw.assign(**{spec.timestamp_column: pd.to_datetime(raw[spec.timestamp_column]).dt.date})
-    days = []
-    for day, rows in raw.groupby(spec.timestamp_column, sort=True):
-        frame, uncoerced = normalise_frame(rows, spec)
-        assert not uncoerced, uncoerced
-        path = layout.curated_file(day)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(path, index=False)
-        days.append(day)
-    return days
+    frame, uncoerced = normalise_frame(raw, spec)
+    assert not uncoerced, uncoerced
+    return write_curated_days(DatasetLayout.for_spec(settings, spec), spec, frame)
 
 
 def train_production(settings: Settings, spec: DatasetSpec, day: date) -> int:
