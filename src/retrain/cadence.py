@@ -8,9 +8,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from retrain.errors import CadenceError
+from retrain.errors import CadenceError, RetrainError
 
 # Median gap between consecutive distinct dates, in days, and the name users know it by.
 _NAMES: tuple[tuple[int, int, str], ...] = (
@@ -70,3 +70,10 @@ def require_daily(dates: Iterable[date], what: str) -> Cadence:
             f"{cadence.name} series."
         )
     return cadence
+
+
+def date_range(start: date, end: date) -> list[date]:
+    """Every date from start to end inclusive; RetrainError when end is before start."""
+    if end < start:
+        raise RetrainError(f"end {end} is before start {start}")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]

@@ -79,6 +79,13 @@ def landing_available(settings: Settings, spec: DatasetSpec, day: date) -> bool:
     return bool(_landing_files(DatasetLayout.for_spec(settings, spec), spec, day)[1])
 
 
+def landing_location(settings: Settings, spec: DatasetSpec, day: date) -> str:
+    """Where the day's drop is looked for: the file pattern, or the SQL query with its date."""
+    if spec.source.format == "sql":
+        return f"SQL query {spec.source.sql_query!r} with date={day.isoformat()}"
+    return DatasetLayout.for_spec(settings, spec).landing_pattern(spec.source.path, day)
+
+
 def _read_csv(path: Path, spec: DatasetSpec) -> pd.DataFrame | None:
     # Declared strings are read as text so codes like "007" keep their leading zeros.
     text = {n: str for n, c in spec.columns.items() if c.type is ColumnType.STRING}

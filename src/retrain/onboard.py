@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from retrain.cadence import require_daily
+from retrain.cadence import date_range, require_daily
 from retrain.errors import DataInvalidError, RetrainError
 from retrain.expectations import PANDAS_TYPES
 from retrain.ingest import landing_available, publish_batch, stage_day
@@ -75,10 +75,6 @@ class RangeIngestResult:
     def days(self) -> int:
         """Days in the range."""
         return (self.end - self.start).days + 1
-
-
-def _days(start: date, end: date) -> list[date]:
-    return [start + timedelta(days=k) for k in range((end - start).days + 1)]
 
 
 def _dtype_name(values: pd.Series) -> str:
@@ -182,7 +178,7 @@ def ingest_range(
     layout = DatasetLayout.for_spec(settings, spec)
     present: list[date] = []
     missing: list[date] = []
-    for day in _days(start, end):
+    for day in date_range(start, end):
         (present if landing_available(settings, spec, day) else missing).append(day)
     require_daily(present, f"{spec.name} landing drops {start}..{end}")  # before anything is written
     for day in missing:

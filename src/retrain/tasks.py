@@ -71,21 +71,12 @@ def drop_ready(context: Mapping[str, Any]) -> Any:
     """Sensor poke: done when the day's landing drop is there (files for the date, or SQL rows)."""
     from airflow.sdk import PokeReturnValue
 
-    from retrain.ingest import landing_available
+    from retrain.ingest import landing_available, landing_location
 
     settings, spec, day, _ = task_setup(context)
     found = landing_available(settings, spec, day)
     where = landing_location(settings, spec, day)
     return PokeReturnValue(is_done=found, xcom_value={"day": day.isoformat(), "landing": where})
-
-
-def landing_location(settings: Settings, spec: DatasetSpec, day: date) -> str:
-    """Where the day's drop is looked for: the file pattern, or the SQL query with its date."""
-    from retrain.layout import DatasetLayout
-
-    if spec.source.format == "sql":
-        return f"SQL query {spec.source.sql_query!r} with date={day.isoformat()}"
-    return DatasetLayout.for_spec(settings, spec).landing_pattern(spec.source.path, day)
 
 
 def ingest_task(context: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,10 +6,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from retrain.cadence import detect_cadence, require_daily
+from retrain.cadence import date_range, detect_cadence, require_daily
 from retrain.cli.output import hoist_global_options
 from retrain.errors import CadenceError
-from retrain.local.orchestrate import DagRunOutcome, date_range
+from retrain.local.orchestrate import DagRunOutcome
 
 DAY = date(2012, 3, 4)
 

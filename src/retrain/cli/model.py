@@ -45,8 +45,7 @@ def outcome_table(outcomes: list[Any]) -> Table:
 
 def require_drop(settings: Settings, spec: DatasetSpec, day: date) -> None:
     """DataMissingError at once when the day has no landing drop (a local run has nothing to wait for)."""
-    from retrain.ingest import landing_available
-    from retrain.tasks import landing_location
+    from retrain.ingest import landing_available, landing_location
 
     if not landing_available(settings, spec, day):
         where = landing_location(settings, spec, day)
@@ -75,8 +74,9 @@ def backfill(
 ) -> None:
     """Run retrain_daily for every date of a range, oldest first (dag.test per date); days without a drop
     are reported and skipped."""
+    from retrain.cadence import date_range
     from retrain.ingest import landing_available
-    from retrain.local.orchestrate import date_range, prepare_airflow, run_days
+    from retrain.local.orchestrate import prepare_airflow, run_days
 
     c = cli_context(ctx)
     days = date_range(parse_day(start), parse_day(end))

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -176,13 +176,6 @@ def run_dag(
     return DagRunOutcome(dag_id, run_date, state, states, seconds, xcoms, time.perf_counter() - started)
 
 
-def date_range(start: date, end: date) -> list[date]:
-    """Every date from start to end inclusive; RetrainError when end is before start."""
-    if end < start:
-        raise RetrainError(f"--end {end} is before --start {start}")
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
-
-
 def run_days(
     dag_id: str,
     days: list[date],
@@ -197,17 +190,6 @@ def run_days(
         if on_done:
             on_done(outcome)
     return outcomes
-
-
-def run_range(
-    dag_id: str,
-    start: date,
-    end: date,
-    conf: dict[str, Any] | None = None,
-    on_done: Callable[[DagRunOutcome], None] | None = None,
-) -> list[DagRunOutcome]:
-    """Run a DAG for every date from start to end, in order; a failed day does not stop the range."""
-    return run_days(dag_id, date_range(start, end), conf, on_done)
 
 
 def _state_name(state: Any) -> str:
